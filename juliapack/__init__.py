@@ -1,0 +1,3 @@
+"""juliapack: a Julia inference pipeline, packed for an offline Kaggle code competition."""
+
+__version__ = "0.1.0"

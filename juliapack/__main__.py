@@ -1,0 +1,3 @@
+from juliapack.cli import main
+
+main()

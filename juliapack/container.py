@@ -1,0 +1,267 @@
+"""The only module that talks to Docker: images, and a container that is always removed afterwards.
+
+`running()` starts an idle container and yields a `Container` whose `run()` executes one shell
+script at a time, streaming each output line to the reporter and keeping the last lines for the
+error message. Every docker error becomes a JuliapackError with a fix.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Mapping, Sequence
+
+from juliapack.config import Mount
+from juliapack.errors import BuildFailed, DockerUnavailable, EnvironmentProblem, JuliapackError
+from juliapack.report import NullReporter, Reporter
+
+LABEL = "juliapack"
+TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    name: str
+    id: str
+    digest: str | None  # repo digest when the image came from a registry; None for local builds
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    tail: tuple[str, ...]
+
+
+def connect(client=None):
+    """A docker client that has answered a ping."""
+    import docker
+
+    try:
+        client = client or docker.from_env()
+        client.ping()
+        return client
+    except docker.errors.DockerException as error:
+        raise _unavailable(error) from error
+
+
+def _unavailable(error: Exception) -> DockerUnavailable:
+    text = str(error)
+    if "Permission denied" in text or "permission denied" in text:
+        return DockerUnavailable(
+            "permission denied on the Docker socket",
+            fix="add your user to the 'docker' group (then log in again), or run with sudo",
+        )
+    return DockerUnavailable(
+        f"cannot reach the Docker engine ({text.splitlines()[0] if text else type(error).__name__})",
+        fix="start Docker (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running engine",
+    )
+
+
+def ensure_image(client, name: str, *, pull: str, reporter: Reporter = NullReporter(), missing_fix: str | None = None) -> ImageInfo:
+    """The image, pulled according to the policy: missing (only if absent), always, never."""
+    import docker
+
+    image = None
+    if pull != "always":
+        try:
+            image = client.images.get(name)
+        except docker.errors.ImageNotFound:
+            if pull == "never":
+                raise EnvironmentProblem(
+                    f"image {name} is not present" + ("" if missing_fix else " and --pull is never"),
+                    fix=missing_fix or f"run `docker pull {name}`, or use --pull missing",
+                ) from None
+        except docker.errors.DockerException as error:
+            raise _unavailable(error) from error
+    if image is None:
+        image = _pull(client, name, reporter)
+    digests = image.attrs.get("RepoDigests") or []
+    return ImageInfo(name=name, id=image.id, digest=digests[0] if digests else None)
+
+
+def _pull(client, name: str, reporter: Reporter):
+    import docker
+
+    repository, _, tag = name.rpartition(":") if ":" in name.split("/")[-1] else (name, "", "latest")
+    reporter.step(f"Pulling {name}")
+    try:
+        layers: dict[str, tuple[int, int]] = {}
+        with reporter.progress(f"pull {name}", total=None) as bar:
+            for event in client.api.pull(repository, tag=tag, stream=True, decode=True):
+                if "error" in event:
+                    raise docker.errors.APIError(event["error"])
+                done, total = _pull_progress(event, layers)
+                if done:
+                    bar.advance(done)
+        return client.images.get(name)
+    except docker.errors.DockerException as error:
+        raise EnvironmentProblem(
+            f"cannot pull {name}: {str(error).splitlines()[0]}",
+            fix="check the image name and your network (or `docker login`), or build/pull it yourself and use --pull never",
+        ) from error
+
+
+def _pull_progress(event: Mapping, layers: dict[str, tuple[int, int]]) -> tuple[int, int]:
+    """Bytes newly downloaded according to one pull event (per-layer counters are cumulative)."""
+    detail = event.get("progressDetail") or {}
+    layer = event.get("id")
+    if not layer or "current" not in detail or event.get("status") != "Downloading":
+        return 0, 0
+    before, _ = layers.get(layer, (0, 0))
+    layers[layer] = (detail["current"], detail.get("total", 0))
+    return max(0, detail["current"] - before), detail.get("total", 0)
+
+
+class Container:
+    """A running container; `run` executes a bash script in it and fails loudly."""
+
+    def __init__(self, client, container, reporter: Reporter) -> None:
+        self.client = client
+        self.container = container
+        self.reporter = reporter
+
+    @property
+    def id(self) -> str:
+        return self.container.id
+
+    def exec(self, script: str, *, env: Mapping[str, str] | None = None, workdir: str | None = None) -> ExecResult:
+        import docker
+
+        api = self.client.api
+        tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        try:
+            handle = api.exec_create(
+                self.container.id,
+                ["bash", "-o", "pipefail", "-ec", script],
+                environment=dict(env or {}),
+                workdir=workdir,
+                stdout=True,
+                stderr=True,
+            )
+            for line in _lines(api.exec_start(handle["Id"], stream=True)):
+                tail.append(line)
+                self.reporter.log(line)
+            exit_code = api.exec_inspect(handle["Id"]).get("ExitCode")
+        except docker.errors.DockerException as error:
+            if self._still_running():
+                raise EnvironmentProblem(
+                    f"Docker failed to run a step in the container: {str(error).splitlines()[0]}",
+                    fix="check the engine (`docker info`) and run the command again",
+                ) from error
+            raise self._died(tuple(tail)) from error
+        if exit_code is None or not self._still_running():
+            raise self._died(tuple(tail))
+        return ExecResult(exit_code, tuple(tail))
+
+    def run(self, script: str, *, what: str, env: Mapping[str, str] | None = None, workdir: str | None = None, fix: str = "") -> ExecResult:
+        result = self.exec(script, env=env, workdir=workdir)
+        if result.exit_code != 0:
+            raise BuildFailed(
+                f"{what} failed in the build container (exit code {result.exit_code})",
+                fix=fix or "read the output above; run with --keep-container to look inside",
+                details="\n".join(result.tail),
+            )
+        return result
+
+    def _still_running(self) -> bool:
+        import docker
+
+        try:
+            self.container.reload()
+        except docker.errors.NotFound:
+            self.container.attrs["State"] = {"Running": False, "ExitCode": None}
+            return False
+        return bool(self.container.attrs["State"].get("Running"))
+
+    def _died(self, tail: tuple[str, ...]) -> JuliapackError:
+        state = self.container.attrs["State"]
+        if state.get("OOMKilled"):
+            return EnvironmentProblem(
+                "the build container ran out of memory",
+                fix="give Docker more memory (Docker Desktop: Settings → Resources) or close other containers",
+                details="\n".join(tail),
+            )
+        return EnvironmentProblem(
+            f"the build container stopped unexpectedly (exit code {state.get('ExitCode')}; killed?)",
+            fix="check `docker events`/the engine's log, then run the command again",
+            details="\n".join(tail),
+        )
+
+
+def _lines(chunks) -> Iterator[str]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            yield raw.decode("utf-8", "replace").rstrip("\r")
+    if pending:
+        yield pending.decode("utf-8", "replace")
+
+
+@contextmanager
+def running(
+    client,
+    image: str,
+    *,
+    mounts: Sequence[Mount] = (),
+    env: Mapping[str, str] | None = None,
+    network: str = "bridge",
+    keep: bool = False,
+    reporter: Reporter = NullReporter(),
+    purpose: str = "build",
+    project: str = "",
+) -> Iterator[Container]:
+    """An idle container of ``image``; removed on exit (also on errors and Ctrl-C) unless ``keep``.
+
+    Labelled ``juliapack=<purpose>`` and ``juliapack.project=<project folder>``."""
+    import docker
+
+    try:
+        container = client.containers.create(
+            image,
+            command=["sleep", "infinity"],
+            mounts=[docker.types.Mount(m.target, str(m.source), type="bind", read_only=m.read_only) for m in mounts],
+            environment=dict(env or {}),
+            network_mode=network,
+            labels={LABEL: purpose, f"{LABEL}.project": project},  # find a kept container by its project
+            working_dir="/",
+        )
+    except docker.errors.ImageNotFound as error:
+        raise EnvironmentProblem(f"image {image} is not present", fix=f"run `docker pull {image}` or use --pull missing") from error
+    except docker.errors.DockerException as error:
+        raise _cannot_start(image, error) from error
+    try:  # from here on the container exists, so it is removed whatever happens
+        try:
+            container.start()
+        except docker.errors.DockerException as error:
+            raise _cannot_start(image, error) from error
+        yield Container(client, container, reporter)
+    finally:
+        if keep:
+            reporter.info(f"kept container {container.short_id}: `docker exec -it {container.short_id} bash`, then `docker rm -f {container.short_id}`")
+        else:
+            _remove(container)
+
+
+def _cannot_start(image: str, error: Exception) -> EnvironmentProblem:
+    return EnvironmentProblem(
+        f"cannot start a container of {image}: {str(error).splitlines()[0]}",
+        fix="check the image, the mount paths and that Docker has room (`docker system df`)",
+    )
+
+
+def _remove(container) -> None:
+    import docker
+
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
+def host_user() -> str:
+    """uid:gid of the user running juliapack, so files made in bind mounts end up theirs."""
+    return f"{os.getuid()}:{os.getgid()}"

@@ -1,0 +1,109 @@
+"""dist/juliapack.lock.json: what a build produced, read by notebook, verify and upload.
+
+The lock is the contract between the stages: which files make up each layer (name, sha256, size,
+codec), where the notebook unpacks them, the entry point, and the fingerprint of the build's inputs
+(a rebuild with the same fingerprint is a no-op). It holds no secrets: environment values given to the
+build are recorded only as a hash, inside the fingerprint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from juliapack.errors import InputError
+from juliapack.fsutil import write_json_atomic
+
+LOCK_NAME = "juliapack.lock.json"
+SCHEMA = 1
+ROLES = ("julia", "depot", "app")
+APP_DEPOT = ".juliapack-depot"  # inside the app folder: a depot holding only the project's own compiled cache
+
+
+@dataclass(frozen=True)
+class LayerFile:
+    role: str  # one of ROLES
+    file: str  # its name in dist/ (and on Kaggle), without archive extensions
+    sha256: str
+    size: int
+    codec: str  # "gzip" or "zstd"
+    decompressor: str  # what the image unpacks it with (see archive.unpack_command)
+    dest: str  # the folder the notebook unpacks it into
+    strip_components: int = 0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things live in the notebook's container (and in the build container: the same paths)."""
+
+    julia_prefix: str  # Julia unpacked here with --strip-components 1
+    depot: str  # the writable depot the depot layer unpacks to
+    app_dir: str  # the project, as unpacked from the app layer
+    depot_path: tuple[str, ...]  # JULIA_DEPOT_PATH, in order
+
+
+@dataclass(frozen=True)
+class Lock:
+    fingerprint: str
+    project_name: str
+    project_dir: str  # the host path it was built from: tells "dist from another project" apart
+    entry: str  # entry script, relative to the project
+    julia_version: str
+    julia_sha256: str
+    julia_url: str
+    cpu_target: str
+    image: str
+    image_id: str
+    image_digest: str | None
+    codec: str  # how the depot and app layers are compressed
+    layers: tuple[LayerFile, ...]
+    layout: Layout
+    compiled: dict[str, str] = field(default_factory=dict)  # depot-relative cache path -> sha256
+    juliapack_version: str = ""
+    schema: int = SCHEMA
+
+    def layer(self, role: str) -> LayerFile:
+        for layer in self.layers:
+            if layer.role == role:
+                return layer
+        raise InputError(f"the lock file has no {role} layer", fix="rebuild with 'juliapack build'")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def lock_path(dist: Path) -> Path:
+    return dist / LOCK_NAME
+
+
+def write_lock(dist: Path, lock: Lock) -> None:
+    write_json_atomic(lock_path(dist), lock.to_json())
+
+
+def read_lock(dist: Path, *, project: str | None = None) -> Lock:
+    """The lock of ``dist``; with a ``project`` name, also checks dist/ holds a build of that project."""
+    lock = _read(dist)
+    if project is not None and lock.project_name != project:
+        raise InputError(
+            f"{dist} holds a build of {lock.project_name} (from {lock.project_dir}), not of {project}",
+            fix="run 'juliapack build' for this project (or point --dist at its own build)",
+        )
+    return lock
+
+
+def _read(dist: Path) -> Lock:
+    path = lock_path(dist)
+    if not path.is_file():
+        raise InputError(f"no {LOCK_NAME} in {dist}", fix="run 'juliapack build PROJECT' first (or pass --dist)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"schema {data.get('schema')!r}, expected {SCHEMA}")
+        layers = tuple(LayerFile(**layer) for layer in data.pop("layers"))
+        layout = data.pop("layout")
+        layout["depot_path"] = tuple(layout["depot_path"])
+        return Lock(layers=layers, layout=Layout(**layout), **data)
+    except (ValueError, TypeError, KeyError) as error:
+        raise InputError(f"{path} is unreadable ({error})", fix="rebuild with 'juliapack build'") from error

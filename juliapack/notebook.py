@@ -1,0 +1,259 @@
+"""`juliapack notebook`: the submission notebook and its kernel-metadata.json, rendered from templates/.
+
+Pure rendering: `plan_notebook` turns the lock and the settings into a NotebookPlan (which datasets,
+which unpack commands, which command line); `render` fills the template with it and builds an
+nbformat v4 notebook; `write` puts both files in place atomically.
+
+The template is a Python file in the "percent" format (``# %%`` starts a code cell, ``# %% [markdown]``
+a markdown cell, ``tags=[...]`` after the marker sets cell tags) with ``{{name}}`` placeholders.
+All values enter through one JSON document in the cell tagged ``juliapack-config``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from juliapack import __version__, archive, datasets
+from juliapack.config import NotebookConfig
+from juliapack.errors import ConfigError, InputError
+from juliapack.fsutil import write_json_atomic, write_text_atomic
+from juliapack.lockfile import LayerFile, Lock
+from juliapack.resources import templates_root
+
+TEMPLATE = "notebook/submission.py"
+KERNEL_METADATA = "kernel-metadata.json"
+CONFIG_TAG = "juliapack-config"
+SOURCE_PLACEHOLDER = "{src}"  # replaced by the dataset file's path when the notebook runs
+MODEL_PLACEHOLDER = "{model}"
+
+
+@dataclass(frozen=True)
+class Mounted:
+    """A file the notebook expects at /kaggle/input/<dataset>/<file>, and where it is on this machine."""
+
+    dataset: str  # slug: the folder Kaggle mounts it in
+    file: str
+    source: Path | None  # None when the file is already on Kaggle only
+
+
+@dataclass(frozen=True)
+class NotebookPlan:
+    owner: str
+    kernel_slug: str
+    title: str
+    project: str
+    julia_version: str
+    entry: str
+    config: dict[str, Any]  # the JSON document of the config cell
+    dataset_refs: tuple[str, ...]
+    mounts: tuple[Mounted, ...]
+    competition: str | None
+    gpu: bool
+    public: bool
+    kernel_sources: tuple[str, ...]
+    julia_prefix: str
+    depot_parent: str
+    app_parent: str
+
+    @property
+    def code_file(self) -> str:
+        return f"{self.kernel_slug}.ipynb"
+
+
+def kernel_identity(cfg: NotebookConfig, project_name: str) -> tuple[str, str]:
+    """(title, slug) of the kernel, checked as Kaggle checks them: the title must resolve to the slug."""
+    from slugify import slugify  # the slugifier the kaggle client compares with
+
+    title = cfg.title or (cfg.kernel_slug.replace("-", " ") if cfg.kernel_slug else f"{project_name} submission")
+    slug = cfg.kernel_slug or slugify(title)
+    if slugify(title) != slug:
+        raise ConfigError(
+            f"the kernel title '{title}' resolves to the slug '{slugify(title)}', not '{slug}'",
+            fix="make the title match the slug (Kaggle derives the notebook's URL from the title), or drop kernel_slug",
+        )
+    if not 5 <= len(slug) <= 50 or not 5 <= len(title) <= 50:
+        raise ConfigError(f"the kernel title '{title}' (slug '{slug}') must have 5-50 characters", fix="choose another title")
+    return title, slug
+
+
+def plan_notebook(cfg: NotebookConfig, lock: Lock, *, owner: str, dist: Path) -> NotebookPlan:
+    model_file = datasets.model_file(cfg.model.path) if cfg.model and cfg.model.path else None
+    plans = datasets.plan_datasets(
+        lock,
+        owner=owner,
+        identity=cfg.identity,
+        overrides=cfg.datasets,
+        model=model_file,
+        model_dataset=cfg.model_dataset,
+    )
+    by_role = {plan.role: plan for plan in plans}
+    title, kernel_slug = kernel_identity(cfg, lock.project_name)
+    layers = [_layer_config(layer, by_role[layer.role].slug) for layer in lock.layers]
+    mounts = [Mounted(by_role[layer.role].slug, layer.file, dist / layer.file) for layer in lock.layers]
+    refs = [by_role[role].ref for role in ("julia", "depot", "app")]
+    model = None
+    if cfg.model is not None:
+        if "model" in by_role:
+            model = {"dataset": by_role["model"].slug, "file": cfg.model.name}
+            mounts.append(Mounted(by_role["model"].slug, cfg.model.name, cfg.model.path))
+            refs.append(by_role["model"].ref)
+        else:
+            owner_slug = str(cfg.model.dataset)
+            model = {"dataset": owner_slug.split("/")[1], "file": cfg.model.name}
+            mounts.append(Mounted(owner_slug.split("/")[1], cfg.model.name, None))
+            refs.append(owner_slug)
+    app_dir = lock.layout.app_dir
+    command = ["julia", "-t", "auto", f"--project={app_dir}", f"{app_dir}/{lock.entry}"]
+    if model is not None:
+        command += [cfg.model_arg, MODEL_PLACEHOLDER]
+    command += list(cfg.args)
+    config = {
+        "layers": layers,
+        "model": model,
+        "env": {
+            "JULIA_DEPOT_PATH": ":".join(lock.layout.depot_path),
+            "JULIA_PKG_OFFLINE": "true",
+            "JULIA_PKG_SERVER": "",
+            "JULIA_NUM_THREADS": "auto",
+        },
+        "command": command,
+        "submission": cfg.submission,
+    }
+    depot_layer = lock.layer("depot")
+    return NotebookPlan(
+        owner=owner,
+        kernel_slug=kernel_slug,
+        title=title,
+        project=lock.project_name,
+        julia_version=lock.julia_version,
+        entry=lock.entry,
+        config=config,
+        dataset_refs=tuple(refs),
+        mounts=tuple(mounts),
+        competition=cfg.competition,
+        gpu=cfg.gpu,
+        public=cfg.public,
+        kernel_sources=cfg.kernel_sources,
+        julia_prefix=lock.layout.julia_prefix,
+        depot_parent=depot_layer.dest,
+        app_parent=lock.layer("app").dest,
+    )
+
+
+def _layer_config(layer: LayerFile, dataset_slug: str) -> dict[str, Any]:
+    command = archive.unpack_command(
+        codec=layer.codec,
+        decompressor=layer.decompressor,
+        archive=SOURCE_PLACEHOLDER,
+        dest=layer.dest,
+        strip_components=layer.strip_components,
+    )
+    return {"role": layer.role, "dataset": dataset_slug, "file": layer.file, "dest": layer.dest, "command": command}
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+CELL_MARKER = re.compile(r"^# %%(?P<markdown> \[markdown\])?(?: tags=(?P<tags>\[.*\]))?\s*$")
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """Replace every ``{{name}}``; a placeholder without a value is a bug in juliapack, not the user's."""
+
+    def value(match: re.Match[str]) -> str:
+        return values[match.group(1)]
+
+    return PLACEHOLDER.sub(value, template)
+
+
+def split_cells(text: str) -> list[tuple[str, str, list[str]]]:
+    """(cell type, source, tags) for each ``# %%`` cell of a percent-format file."""
+    cells: list[tuple[str, list[str], list[str]]] = []
+    for line in text.splitlines():
+        marker = CELL_MARKER.match(line)
+        if marker:
+            kind = "markdown" if marker.group("markdown") else "code"
+            cells.append((kind, [], json.loads(marker.group("tags")) if marker.group("tags") else []))
+        elif cells:
+            kind, lines, _ = cells[-1]
+            lines.append(line[2:] if kind == "markdown" and line.startswith("# ") else line.lstrip("#") if kind == "markdown" else line)
+    return [(kind, "\n".join(lines).strip("\n"), tags) for kind, lines, tags in cells]
+
+
+def render(plan: NotebookPlan, *, templates: Path | None = None) -> nbformat.NotebookNode:
+    template = ((templates or templates_root()) / TEMPLATE).read_text(encoding="utf-8")
+    text = fill(
+        template,
+        {
+            "title": plan.title,
+            "project": plan.project,
+            "julia_version": plan.julia_version,
+            "julia_prefix": plan.julia_prefix,
+            "depot_parent": plan.depot_parent,
+            "app_parent": plan.app_parent,
+            "entry": plan.entry,
+            "juliapack_version": __version__,
+            "config_json": json.dumps(plan.config, indent=1, sort_keys=True),
+        },
+    )
+    cells = []
+    for kind, source, tags in split_cells(text):
+        metadata = {"tags": tags} if tags else {}
+        make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+        cells.append(make(source, metadata=metadata))
+    notebook = nbformat.v4.new_notebook(
+        cells=cells,
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+    )
+    for index, cell in enumerate(notebook.cells):
+        cell["id"] = f"juliapack-{index:02d}"  # stable ids: the same plan renders the same bytes
+    nbformat.validate(notebook)
+    return notebook
+
+
+def kernel_metadata(plan: NotebookPlan) -> dict[str, Any]:
+    return {
+        "id": f"{plan.owner}/{plan.kernel_slug}",
+        "title": plan.title,
+        "code_file": plan.code_file,
+        "language": "python",
+        "kernel_type": "notebook",
+        "is_private": not plan.public,
+        "enable_gpu": plan.gpu,
+        "enable_tpu": False,
+        "enable_internet": False,
+        "dataset_sources": list(plan.dataset_refs),
+        "competition_sources": [plan.competition] if plan.competition else [],
+        "kernel_sources": list(plan.kernel_sources),
+        "model_sources": [],
+    }
+
+
+def config_of(notebook: nbformat.NotebookNode) -> dict[str, Any]:
+    """The JSON document of a rendered notebook's config cell (verify reads what will run)."""
+    for cell in notebook.cells:
+        if CONFIG_TAG in cell.get("metadata", {}).get("tags", []):
+            match = re.search(r'json\.loads\(r"""(.*)"""\)', cell.source, re.S)
+            if match:
+                return json.loads(match.group(1))
+    raise InputError("the notebook has no juliapack config cell", fix="regenerate it with 'juliapack notebook'")
+
+
+def write(plan: NotebookPlan, out: Path, *, templates: Path | None = None) -> tuple[Path, Path]:
+    notebook = render(plan, templates=templates)
+    ipynb = out / plan.code_file
+    write_text_atomic(ipynb, nbformat.writes(notebook) + "\n")
+    metadata = out / KERNEL_METADATA
+    write_json_atomic(metadata, kernel_metadata(plan))
+    return ipynb, metadata
+

@@ -1,0 +1,222 @@
+"""The user's Julia project: Project.toml, its Manifest, the entry point and the files of the app layer."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from juliapack import secrets
+from juliapack.errors import ProjectError
+from juliapack.ignore import IgnoreRules
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PROJECT_FILES = ("JuliaProject.toml", "Project.toml")
+MANIFEST_FILES = ("JuliaManifest.toml", "Manifest.toml")
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    uuid: str
+    version: str | None
+    tree_hash: str | None  # git-tree-sha1; None for stdlibs and path-tracked packages
+    path: str | None  # set for `Pkg.develop`ed packages
+    deps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JuliaProject:
+    root: Path
+    name: str  # Project.toml's name, else the folder's
+    uuid: str | None  # set when the project is itself a package
+    deps: dict[str, str]  # name -> uuid
+    project_file: Path
+    manifest_file: Path
+    manifest_julia_version: str | None  # format 2 manifests record it; format 1 (Julia <= 1.6) does not
+    packages: tuple[Package, ...]
+
+    @property
+    def is_package(self) -> bool:
+        return self.uuid is not None and (self.root / "src" / f"{self.name}.jl").is_file()
+
+    def package_uuids(self) -> set[str]:
+        return {package.uuid for package in self.packages}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ProjectError(f"{path} is not valid TOML: {error}", fix="fix the line it names (or regenerate it with Pkg)") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ProjectError(f"cannot read {path}: {error}", fix="check the file and its permissions") from error
+
+
+def _first_existing(root: Path, names: tuple[str, ...]) -> Path | None:
+    return next((root / name for name in names if (root / name).is_file()), None)
+
+
+def manifest_path(root: Path, julia_version: str | None = None) -> Path | None:
+    """The manifest Pkg would use: ``Manifest-vX.Y.toml`` for that Julia (1.10.8+), else Manifest.toml."""
+    if julia_version:
+        major_minor = ".".join(julia_version.split(".")[:2])
+        versioned = root / f"Manifest-v{major_minor}.toml"
+        if versioned.is_file():
+            return versioned
+    found = _first_existing(root, MANIFEST_FILES)
+    if found is None:
+        versioned = sorted(root.glob("Manifest-v*.toml"))
+        found = versioned[-1] if len(versioned) == 1 else None
+    return found
+
+
+def project_name(root: Path | None) -> str | None:
+    """The name a build of ``root`` carries (Project.toml's name, else the folder's); None without a project."""
+    if root is None:
+        return None
+    project_file = _first_existing(root, PROJECT_FILES)
+    if project_file is None:
+        raise ProjectError(f"{root} is not a Julia project (no Project.toml)", fix="set project in juliapack.toml to the folder that holds Project.toml")
+    return str(_load(project_file).get("name") or root.name)
+
+
+def read_project(root: Path, *, julia_version: str | None = None) -> JuliaProject:
+    if not root.is_dir():
+        raise ProjectError(f"project directory {root} does not exist", fix="pass the folder that holds Project.toml")
+    project_file = _first_existing(root, PROJECT_FILES)
+    if project_file is None:
+        raise ProjectError(f"{root} is not a Julia project (no Project.toml)", fix="pass the folder that holds Project.toml")
+    project = _load(project_file)
+    manifest_file = manifest_path(root, julia_version)
+    if manifest_file is None:
+        raise ProjectError(
+            f"{root} has no Manifest.toml",
+            fix="run `julia --project=. -e 'using Pkg; Pkg.instantiate()'` (or Pkg.resolve()) and commit the Manifest",
+        )
+    manifest = _load(manifest_file)
+    deps = project.get("deps", {})
+    if not isinstance(deps, dict):
+        raise ProjectError(f"{project_file}: [deps] is not a table", fix="fix Project.toml (or regenerate it with Pkg)")
+    result = JuliaProject(
+        root=root,
+        name=str(project.get("name") or root.name),
+        uuid=project.get("uuid"),
+        deps={str(k): str(v) for k, v in deps.items()},
+        project_file=project_file,
+        manifest_file=manifest_file,
+        manifest_julia_version=manifest.get("julia_version"),
+        packages=tuple(_packages(manifest, manifest_file)),
+    )
+    check_manifest_current(result)
+    return result
+
+
+def _packages(manifest: dict[str, Any], path: Path):
+    if "manifest_format" in manifest or "julia_version" in manifest:
+        table = manifest.get("deps", {})
+        if not isinstance(table, dict):
+            raise ProjectError(f"{path}: [deps] is not a table", fix="regenerate the Manifest with Pkg.resolve()")
+    else:
+        table = manifest  # format 1: every top-level array of tables is a package
+    for name, entries in sorted(table.items()):
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            if not isinstance(entry, dict) or "uuid" not in entry:
+                raise ProjectError(f"{path}: entry {name} has no uuid", fix="regenerate the Manifest with Pkg.resolve()")
+            deps = entry.get("deps", [])
+            yield Package(
+                name=name,
+                uuid=entry["uuid"],
+                version=entry.get("version"),
+                tree_hash=entry.get("git-tree-sha1"),
+                path=entry.get("path"),
+                deps=tuple(deps) if isinstance(deps, list) else tuple(deps.keys()),
+            )
+
+
+def check_manifest_current(project: JuliaProject) -> None:
+    """Every dependency of Project.toml, and every dependency of those, must be in the Manifest."""
+    by_name = {package.name: package for package in project.packages}
+    fix = "run `julia --project=. -e 'using Pkg; Pkg.resolve()'` and commit the updated Manifest"
+    for name, uuid in sorted(project.deps.items()):
+        package = by_name.get(name)
+        if package is None or package.uuid != uuid:
+            raise ProjectError(f"{project.manifest_file.name} is out of date: {name} from Project.toml is missing", fix=fix)
+    for package in project.packages:
+        missing = [dep for dep in package.deps if dep not in by_name]
+        if missing:
+            raise ProjectError(
+                f"{project.manifest_file.name} is out of date: {package.name} depends on {', '.join(missing)}, which it lacks",
+                fix=fix,
+            )
+    for package in project.packages:
+        if package.path and (Path(package.path).is_absolute() or not (project.root / package.path).resolve().is_relative_to(project.root.resolve())):
+            raise ProjectError(
+                f"{package.name} is developed from {package.path}, outside the project",
+                fix="move it inside the project folder (and `Pkg.develop(path=\"./...\")` it) or add it from a registry",
+            )
+
+
+def entry_point(project: JuliaProject, entry: str | None) -> str:
+    """The script the notebook runs, relative to the project: --entry, else src/<Name>.jl."""
+    relative = entry or f"src/{project.name}.jl"
+    if Path(relative).is_absolute() or ".." in Path(relative).parts:
+        raise ProjectError(f"entry point {relative} is not inside the project", fix="give a path relative to the project folder")
+    if not (project.root / relative).is_file():
+        raise ProjectError(f"entry point {relative} does not exist in {project.root}", fix="pass --entry path/to/script.jl (relative to the project)")
+    return Path(relative).as_posix()
+
+
+# --------------------------------------------------------------------------- the app layer's files
+
+
+@dataclass(frozen=True)
+class AppFiles:
+    files: tuple[str, ...]  # posix paths relative to the project root, sorted
+    ignored: int
+
+
+def app_files(project: JuliaProject, *, exclude: tuple[str, ...] = (), also_ignore: tuple[str, ...] = ()) -> AppFiles:
+    """The project's files that go into the app layer; refuses secrets that are not excluded."""
+    rules = IgnoreRules.for_project(project.root, extra=(*also_ignore, *exclude))
+    kept: list[str] = []
+    counts = {"ignored": 0}
+    findings = []
+    for relpath, path in _kept_files(project.root, project.root, rules, counts):
+        finding = secrets.check(relpath, path.lstat().st_size, path.read_bytes)
+        if finding:
+            findings.append(finding)
+        kept.append(relpath)
+    secrets.raise_if_found(
+        findings,
+        where=f"the project {project.root}",
+        fix="delete them, or list them in .juliapackignore (or --exclude) so they are never packed",
+    )
+    return AppFiles(tuple(sorted(kept)), counts["ignored"])
+
+
+def _kept_files(root: Path, folder: Path, rules: IgnoreRules, counts: dict[str, int]):
+    for path in sorted(folder.iterdir()):
+        relpath = path.relative_to(root).as_posix()
+        is_dir = path.is_dir()  # a symlink to a folder is followed, as the copy into the app layer follows it
+        if rules.ignored(relpath, is_dir):
+            counts["ignored"] += 1
+        elif is_dir:
+            if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
+                raise ProjectError(
+                    f"{relpath} links to {path.resolve()}, outside the project",
+                    fix="copy what it holds into the project, or list it in .juliapackignore",
+                )
+            yield from _kept_files(root, path, rules, counts)
+        elif path.is_file():
+            yield relpath, path
+        else:  # sockets, fifos, dangling links: nothing that could be packed
+            counts["ignored"] += 1

@@ -1,0 +1,304 @@
+"""`juliapack upload`: the packed layers (and the model) to private Kaggle datasets, only what changed.
+
+For each dataset `datasets.plan_datasets` names, Kaggle may already hold exactly this content: its
+description names the content hash (or dist/juliapack.uploaded.json does), and the current version's
+file list agrees. Then nothing is sent. Otherwise every file is uploaded first, and only when all of
+them made it is the dataset created or versioned; then upload waits until Kaggle has processed the
+version and checks its file list against what was sent.
+
+Before a byte of a file leaves the machine, the files that will be sent are checked against the lock
+(sha256) and searched for credentials packed by mistake; names Kaggle would unpack and more than 50
+files per dataset are refused while planning.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from juliapack import __version__, archive, secrets
+from juliapack.config import UploadConfig
+from juliapack.datasets import (
+    DatasetPlan,
+    UploadedDataset,
+    content_in,
+    describe,
+    model_file,
+    plan_datasets,
+    read_upload_state,
+    write_upload_state,
+)
+from juliapack.errors import ConfigError, InputError, KaggleError
+from juliapack.fsutil import sha256_file
+from juliapack.kaggle_api import KaggleClient, NotFound
+from juliapack.lockfile import Lock, read_lock
+from juliapack.project import project_name
+from juliapack.report import NullReporter, Reporter
+
+READY_TIMEOUT = 3600.0
+FIRST_POLL = 2.0
+MAX_POLL = 30.0
+
+
+@dataclass(frozen=True)
+class DatasetOutcome:
+    plan: DatasetPlan
+    action: str  # "created", "versioned" or "unchanged"
+    version: int | None
+    url: str
+    bytes_sent: int
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    datasets: tuple[DatasetOutcome, ...]
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(outcome.bytes_sent for outcome in self.datasets)
+
+    @property
+    def full_bytes(self) -> int:
+        """What uploading every dataset from scratch would send."""
+        return sum(outcome.plan.size for outcome in self.datasets)
+
+
+def upload(
+    cfg: UploadConfig,
+    *,
+    client: KaggleClient | None = None,
+    reporter: Reporter = NullReporter(),
+    sleep: Callable[[float], None] = time.sleep,
+    ready_timeout: float = READY_TIMEOUT,
+) -> UploadResult:
+    if cfg.model_dataset and cfg.model is None:
+        raise ConfigError("a model dataset is named but no model file is given", fix="pass the model file with --model")
+    lock = read_lock(cfg.dist, project=project_name(cfg.project))
+    _check_dist(lock, cfg.dist)
+    model = model_file(cfg.model) if cfg.model else None
+    client = client or KaggleClient.from_environment(sleep=sleep)
+    owner = cfg.identity.owner or client.username
+    plans = plan_datasets(lock, owner=owner, identity=cfg.identity, overrides=cfg.datasets, model=model, model_dataset=cfg.model_dataset)
+    sources = _sources(plans, cfg)
+    uploaded = read_upload_state(cfg.dist)
+    waiter = _Waiter(client, reporter, sleep, ready_timeout)
+
+    reporter.step(f"Comparing {len(plans)} datasets with Kaggle")
+    actions = {plan.role: _action(client, plan, uploaded.get(plan.role), waiter, reporter) for plan in plans}
+    changed = [plan for plan in plans if actions[plan.role] != "unchanged"]
+    _check_own([plan for plan in changed if actions[plan.role] == "create"], client.username)
+    _check_before_sending(changed, sources, lock)
+
+    outcomes = []
+    for plan in plans:
+        if actions[plan.role] == "unchanged":
+            outcome = _unchanged(client, plan, reporter)
+        else:
+            outcome = _send(client, plan, actions[plan.role], sources, cfg, lock, waiter, reporter)
+        uploaded[plan.role] = UploadedDataset(plan.role, plan.ref, plan.content, outcome.version, outcome.url, plan.files)
+        write_upload_state(cfg.dist, uploaded)
+        outcomes.append(outcome)
+    return UploadResult(tuple(outcomes))
+
+
+# --------------------------------------------------------------------------- local checks
+
+
+def _check_dist(lock: Lock, dist: Path) -> None:
+    for layer in lock.layers:
+        path = dist / layer.file
+        if not path.is_file():
+            raise InputError(f"{path} is missing (the lock lists it)", fix="rebuild with 'juliapack build'")
+        if path.stat().st_size != layer.size:
+            raise InputError(f"{path} is not the file the lock describes (its size differs)", fix="rebuild with 'juliapack build'")
+
+
+def _sources(plans: tuple[DatasetPlan, ...], cfg: UploadConfig) -> dict[tuple[str, str], Path]:
+    """(role, file name) -> the local file."""
+    return {
+        (plan.role, file.name): cfg.model if plan.role == "model" and cfg.model else cfg.dist / file.name
+        for plan in plans
+        for file in plan.files
+    }
+
+
+def _check_own(plans: list[DatasetPlan], username: str) -> None:
+    """Kaggle creates datasets only in the signed-in user's name: say so before uploading anything."""
+    for plan in plans:
+        if plan.owner.lower() != username.lower():
+            raise ConfigError(
+                f"cannot create dataset {plan.ref}: you are signed in to Kaggle as {username}",
+                fix=f"create it under your own name: --dataset {username}/SLUG (or owner = \"{username}\" in juliapack.toml)",
+            )
+
+
+def _check_before_sending(plans: list[DatasetPlan], sources: dict[tuple[str, str], Path], lock: Lock) -> None:
+    """The files are what the lock says, and hold nothing that looks like a credential."""
+    layers = {layer.file: layer for layer in lock.layers}
+    findings: list[secrets.Finding] = []
+    for plan in plans:
+        for file in plan.files:
+            path = sources[(plan.role, file.name)]
+            if plan.role == "model":  # hashed a moment ago, and not a tarball
+                findings += _named(file.name, secrets.check(file.name, file.size, path.read_bytes, scan_content=False))
+                continue
+            layer = layers[file.name]
+            if sha256_file(path) != layer.sha256:
+                raise InputError(f"{path} changed since the build (its sha256 is not the lock's)", fix="rebuild with 'juliapack build'")
+            findings += _layer_findings(plan.role, path, layer.strip_components)
+    secrets.raise_if_found(
+        findings,
+        where="what would be uploaded",
+        fix="remove them from the project (or leave them out with [build] exclude in juliapack.toml) and rebuild",
+    )
+
+
+def _layer_findings(role: str, path: Path, strip_components: int) -> list[secrets.Finding]:
+    """Credentials inside a layer tarball, judged as the build judges them (third-party files by name only)."""
+    found = []
+    for info, reader in archive.iter_members(path):
+        relpath = "/".join(posixpath.normpath(info.name).split("/")[strip_components:])
+        if not info.isreg() or reader is None or not relpath:
+            continue
+        third_party = role == "julia" or (role == "depot" and secrets.is_third_party_depot_path(relpath))
+        finding = secrets.check(relpath, info.size, reader.read, third_party=third_party, scan_content=not third_party)
+        found += _named(path.name, finding)
+    return found
+
+
+def _named(file: str, finding: secrets.Finding | None) -> list[secrets.Finding]:
+    """The finding, named by the uploaded file it is in."""
+    if finding is None:
+        return []
+    return [secrets.Finding(finding.path if finding.path == file else f"{file}: {finding.path}", finding.reason)]
+
+
+# --------------------------------------------------------------------------- deciding
+
+
+def _action(client: KaggleClient, plan: DatasetPlan, record: UploadedDataset | None, waiter: _Waiter, reporter: Reporter) -> str:
+    """create, version or unchanged."""
+    status = client.dataset_status(plan.owner, plan.slug)
+    if status is None:
+        return "create"
+    claimed = content_in(client.dataset_description(plan.owner, plan.slug))
+    if claimed != plan.content and not (record and record.holds(plan)):
+        return "version"
+    if status != "READY":
+        status = waiter.until_processed(plan, status)
+    if status == "READY" and not _differences(client, plan):
+        return "unchanged"
+    reporter.warn(f"{plan.ref} should hold this content but its current version does not; uploading a new version")
+    return "version"
+
+
+def _differences(client: KaggleClient, plan: DatasetPlan) -> list[str]:
+    """How the dataset's current files differ from the plan's, by name and size (empty if they match)."""
+    remote = {file.name: file.size for file in client.dataset_files(plan.owner, plan.slug)}
+    wanted = {file.name: file.size for file in plan.files}
+    problems = [f"{name} is missing" for name in sorted(wanted.keys() - remote.keys())]
+    problems += [f"{name} is extra" for name in sorted(remote.keys() - wanted.keys())]
+    problems += [
+        f"{name} has {remote[name]} bytes, not {size}" for name, size in sorted(wanted.items()) if name in remote and remote[name] != size
+    ]
+    return problems
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def _unchanged(client: KaggleClient, plan: DatasetPlan, reporter: Reporter) -> DatasetOutcome:
+    summary = client.dataset_summary(plan.owner, plan.slug)
+    reporter.info(f"{plan.ref}: unchanged (version {summary.version}), nothing sent")
+    return DatasetOutcome(plan, "unchanged", summary.version, summary.url, 0)
+
+
+def _send(
+    client: KaggleClient,
+    plan: DatasetPlan,
+    action: str,
+    sources: dict[tuple[str, str], Path],
+    cfg: UploadConfig,
+    lock: Lock,
+    waiter: _Waiter,
+    reporter: Reporter,
+) -> DatasetOutcome:
+    reporter.step(f"{'Creating' if action == 'create' else 'Versioning'} {plan.ref} ({human_size(plan.size)})")
+    description = describe(plan, project=lock.project_name, version=__version__)
+    sent = 0
+    with client.blob_uploads() as uploads:
+        tokens = []
+        for file in plan.files:
+            with reporter.progress(file.name, total=file.size) as bar:
+                blob = uploads.send(sources[(plan.role, file.name)], on_bytes=bar.advance)
+            if blob.from_earlier_run:
+                reporter.info(f"{file.name}: uploaded by an earlier run, not sent again")
+            tokens.append(blob.token)
+            sent += blob.bytes_sent
+        # Every file is uploaded; only now may the version exist. A retried create checks first whether
+        # the lost try got through, so a retry never makes a second version.
+        already_done = lambda: _holds_content(client, plan)  # noqa: E731
+        if action == "create":
+            client.create_dataset(
+                plan.owner, plan.slug, title=plan.title, description=description, tokens=tokens, private=not cfg.public, already_done=already_done
+            )
+        else:
+            client.create_version(plan.owner, plan.slug, notes=cfg.message, description=description, tokens=tokens, already_done=already_done)
+    if waiter.until_processed(plan, None) == "FAILED":
+        raise KaggleError(f"Kaggle failed to process the new version of {plan.ref}", fix="run juliapack upload again; it uploads a new version")
+    problems = _differences(client, plan)
+    if problems:
+        raise KaggleError(
+            f"the new version of {plan.ref} does not hold what was sent: {'; '.join(problems)}",
+            fix="run juliapack upload again; it uploads a new version",
+        )
+    summary = client.dataset_summary(plan.owner, plan.slug)
+    done = "created" if action == "create" else "versioned"
+    reporter.info(f"{plan.ref}: {done}, version {summary.version}, {human_size(sent)} sent")
+    return DatasetOutcome(plan, done, summary.version, summary.url, sent)
+
+
+def _holds_content(client: KaggleClient, plan: DatasetPlan) -> bool:
+    try:
+        return content_in(client.dataset_description(plan.owner, plan.slug)) == plan.content
+    except NotFound:
+        return False
+
+
+class _Waiter:
+    """Polls a dataset's status with backoff until Kaggle has processed its latest version."""
+
+    def __init__(self, client: KaggleClient, reporter: Reporter, sleep: Callable[[float], None], timeout: float) -> None:
+        self.client = client
+        self.reporter = reporter
+        self.sleep = sleep
+        self.timeout = timeout
+
+    def until_processed(self, plan: DatasetPlan, status: str | None) -> str:
+        """READY or FAILED."""
+        waited, delay = 0.0, FIRST_POLL
+        status = status or self.client.dataset_status(plan.owner, plan.slug)
+        while status not in ("READY", "FAILED"):
+            if status is None:
+                raise KaggleError(f"dataset {plan.ref} disappeared while Kaggle processed it", fix="run juliapack upload again")
+            if waited >= self.timeout:
+                raise KaggleError(
+                    f"Kaggle is still processing {plan.ref} after {waited / 60:.0f} min (status {status})",
+                    fix="run juliapack upload again later: it checks the version then, without sending the files again",
+                )
+            if waited == 0:
+                self.reporter.info(f"{plan.ref}: Kaggle is processing the files ({status.lower()})")
+            self.sleep(delay)
+            waited, delay = waited + delay, min(delay * 2, MAX_POLL)
+            status = self.client.dataset_status(plan.owner, plan.slug)
+        return status
+
+
+def human_size(size: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}"
+    return f"{size:.0f} B"
