@@ -1,0 +1,182 @@
+"""Small builders the unit tests share: Julia projects on disk, configs, locks, tarballs, fake tokens."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import tarfile
+from pathlib import Path
+
+from juliapack.config import BuildConfig, LayerNames
+from juliapack.lockfile import LayerFile, Lock
+
+UUIDS = {
+    "Inference": "11111111-1111-4111-8111-111111111111",
+    "Foo": "22222222-2222-4222-8222-222222222222",
+    "Bar": "33333333-3333-4333-8333-333333333333",
+    "Baz": "44444444-4444-4444-8444-444444444444",
+}
+EPOCH = 1577836800
+
+
+# --------------------------------------------------------------------------- fake credentials, built at run time
+
+
+def fake_token(kind: str) -> str:
+    """A string shaped like a live credential; assembled here so no source file holds one."""
+    return {
+        "github": "gh" + "p_" + "a1B2" * 9,
+        "github-oauth": "gh" + "o_" + "Z9" * 20,
+        "github-pat": "github" + "_pat_" + "11AB" * 16,
+        "huggingface": "h" + "f_" + "Qx" * 17,
+        "kaggle-token": "KG" + "AT_" + "abc123" * 5,
+        "kaggle-key": '{"username": "alice", "key": "' + "0123456789abcdef" * 2 + '"}',
+        "aws": "AK" + "IA" + "ABCDEFGHIJ234567",
+        "pem": "-----BEGIN " + "RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",
+        "pem-plain": "-----BEGIN " + "PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----",
+    }[kind]
+
+
+# --------------------------------------------------------------------------- Julia projects on disk
+
+
+def write_project(
+    root: Path,
+    *,
+    name: str | None = "Inference",
+    uuid: str | None = None,
+    deps: dict[str, str] | None = None,
+    manifest: str | None = None,
+    source: bool = True,
+) -> Path:
+    """A project folder with Project.toml, a format-2 Manifest listing ``deps`` (unless ``manifest``) and src/<Name>.jl."""
+    deps = {"Foo": UUIDS["Foo"]} if deps is None else deps
+    root.mkdir(parents=True, exist_ok=True)
+    lines = [f'name = "{name}"'] if name else []
+    if uuid:
+        lines.append(f'uuid = "{uuid}"')
+    lines += ["", "[deps]", *(f'{dep} = "{u}"' for dep, u in deps.items())]
+    (root / "Project.toml").write_text("\n".join(lines) + "\n")
+    if manifest is None:
+        manifest = manifest_v2({dep: (u, ()) for dep, u in deps.items()})
+    (root / "Manifest.toml").write_text(manifest)
+    if source and name:
+        (root / "src").mkdir(exist_ok=True)
+        (root / "src" / f"{name}.jl").write_text(f"module {name}\nend\n")
+    return root
+
+
+def manifest_v2(packages: dict[str, tuple[str, tuple[str, ...]]], *, julia_version: str = "1.10.5", extra: str = "") -> str:
+    """A format-2 Manifest: name -> (uuid, deps)."""
+    out = [f'julia_version = "{julia_version}"', 'manifest_format = "2.0"', 'project_hash = "abc"', ""]
+    for name, (uuid, deps) in packages.items():
+        out.append(f"[[deps.{name}]]")
+        if deps:
+            out.append("deps = [" + ", ".join(f'"{d}"' for d in deps) + "]")
+        out += ['git-tree-sha1 = "' + "ab" * 20 + '"', f'uuid = "{uuid}"', 'version = "1.2.3"', extra, ""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- configs and locks
+
+
+def build_config(tmp_path: Path, **changes) -> BuildConfig:
+    """A BuildConfig as load_build would make it with no settings, in ``tmp_path``."""
+    base = BuildConfig(
+        project=tmp_path / "Inference",
+        out=tmp_path / "dist",
+        julia=None,
+        versions_url=None,
+        julia_mirror=None,
+        image="gcr.io/kaggle-gpu-images/python:latest",
+        pull="missing",
+        registries=(),
+        env=(),
+        mounts=(),
+        network="bridge",
+        cpu_target=None,
+        smoke=None,
+        entry=None,
+        names=LayerNames(),
+        exclude=(),
+        codec="auto",
+        source_date_epoch=EPOCH,
+        keep_registries=False,
+        keep_container=False,
+        fresh=False,
+        verify=True,
+        cache_dir=tmp_path / "cache",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def make_lock(*, project: str = "Inference", codec: str = "zstd", decompressor: str = "zstd", files: dict[str, tuple[str, int]] | None = None, **changes) -> Lock:
+    """A lock as `build` writes it for ``project``; ``files`` maps role -> (sha256, size)."""
+    from juliapack.build import APP_PARENT, DEPOT, layout_for
+
+    layout = layout_for(project)
+    files = files or {}
+    names = {"julia": "julia", "depot": "dotjulia", "app": "inference"}
+
+    def layer(role: str, index: int) -> LayerFile:
+        sha, size = files.get(role, (f"{index:064x}", 1000 * (index + 1)))
+        if role == "julia":
+            return LayerFile("julia", names[role], sha, size, "gzip", "tar", layout.julia_prefix, strip_components=1)
+        dest = str(Path(DEPOT).parent) if role == "depot" else APP_PARENT
+        return LayerFile(role, names[role], sha, size, codec, decompressor, dest)
+
+    base = Lock(
+        fingerprint="f" * 64,
+        project_name=project,
+        project_dir=f"/home/alice/{project}",
+        entry=f"src/{project}.jl",
+        julia_version="1.10.5",
+        julia_sha256="e" * 64,
+        julia_url="https://example.invalid/julia-1.10.5-linux-x86_64.tar.gz",
+        cpu_target="generic",
+        image="gcr.io/kaggle-gpu-images/python:latest",
+        image_id="sha256:" + "d" * 64,
+        image_digest=None,
+        codec=codec,
+        layers=tuple(layer(role, i) for i, role in enumerate(("julia", "depot", "app"))),
+        layout=layout,
+        compiled={},
+        juliapack_version="0.1.0",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+# --------------------------------------------------------------------------- tarballs made with tarfile
+
+
+def member(name: str, kind: str = "file", data: bytes = b"", *, link: str = "", mode: int | None = None) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.type = {
+        "file": tarfile.REGTYPE,
+        "dir": tarfile.DIRTYPE,
+        "symlink": tarfile.SYMTYPE,
+        "hardlink": tarfile.LNKTYPE,
+        "chardev": tarfile.CHRTYPE,
+        "blockdev": tarfile.BLKTYPE,
+        "fifo": tarfile.FIFOTYPE,
+    }[kind]
+    info.linkname = link
+    info.size = len(data) if kind == "file" else 0
+    info.mode = mode if mode is not None else (0o755 if kind == "dir" else 0o644)
+    return info, data
+
+
+def write_tarball(path: Path, members: list[tuple[tarfile.TarInfo, bytes]], *, codec: str) -> Path:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if info.isreg() else None)
+    if codec == "gzip":
+        import gzip
+
+        path.write_bytes(gzip.compress(raw.getvalue(), mtime=0))
+    else:
+        import zstandard
+
+        path.write_bytes(zstandard.ZstdCompressor().compress(raw.getvalue()))
+    return path

@@ -1,0 +1,479 @@
+"""Bad inputs to every command (issue 7), one table: each case must end stderr with exactly one line
+`error: <what> — <how to fix>`, exit with its class's code (2 usage, 3 input, 4 environment, 5 remote),
+print no traceback (unless --debug), write nothing to stdout, and leave nothing behind: the working
+folder (dist/, notebook/, the project, ...) is byte-identical afterwards, and no `.staging-*`, `*.partial`
+or other temp file appears anywhere in the sandbox.
+
+No Docker here: DOCKER_HOST names a socket that does not exist, so the cases that get past the inputs
+meet a missing engine. The Kaggle commands talk to the fake Kaggle (testbed/fake_kaggle.py), started in
+this process. Each case runs `python -m juliapack` in its own sandbox (cwd, HOME, TMPDIR, cache and
+KAGGLE_CONFIG_DIR all inside it; no KAGGLE_* credentials unless the case sets them). Cases that need the
+engine or a real build are in tests/docker/test_bad_inputs_docker.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+import pytest
+
+from juliapack.fsutil import sha256_file
+from juliapack.lockfile import read_lock, write_lock
+from testbed.fake_kaggle import FakeKaggle
+from tests.unit.helpers import fake_token, make_lock, member, write_tarball
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "Inference"
+USER, KEY = "alice", "alice-key-7c1d0e"
+OTHER, OTHER_KEY = "bob", "bob-key-2f9a41"
+NO_DOCKER = "unix:///nonexistent.sock"
+PARALLEL = 6
+PROGRESS = ("==> ", "  ", "warning: ")  # what may come before the error line
+COMMANDS = ("build", "notebook", "verify", "upload", "push", "status", "fetch")
+
+pytestmark = pytest.mark.slow  # ~80 runs of the CLI, six at a time: about half a minute
+
+
+# --------------------------------------------------------------------------- sandboxes and their setups
+
+
+@dataclass
+class Sandbox:
+    """One case's world: the working folder (cwd) plus HOME, TMPDIR, cache and Kaggle config dir beside it."""
+
+    root: Path
+    fake: FakeKaggle
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    def env(self, extra: Mapping[str, str] = {}) -> dict[str, str]:  # noqa: B006 - read only
+        return {
+            "PATH": os.environ["PATH"],
+            "LANG": "C.UTF-8",
+            "COLUMNS": "40",  # a wrapped error would show up as a second line
+            "HOME": str(self.root / "home"),
+            "TMPDIR": str(self.root / "tmp"),
+            "JULIAPACK_CACHE_DIR": str(self.root / "cache"),
+            "KAGGLE_CONFIG_DIR": str(self.root / "kaggle"),
+            "DOCKER_HOST": NO_DOCKER,
+            **self.fake.client_env(),
+            **extra,
+        }
+
+    def juliapack(self, *args: str, env: Mapping[str, str] = {}, cwd: Path | None = None) -> subprocess.CompletedProcess:  # noqa: B006
+        return subprocess.run(
+            [sys.executable, "-m", "juliapack", *args], cwd=cwd or self.work, env=self.env(env), capture_output=True, text=True, timeout=120
+        )
+
+
+Setup = Callable[[Sandbox], None]
+CREDENTIALS = {"KAGGLE_USERNAME": USER, "KAGGLE_KEY": KEY}
+
+
+def example(sb: Sandbox) -> None:
+    """The bundled example project (format-1 Manifest, no julia_version) as work/Inference."""
+    shutil.copytree(EXAMPLE, sb.work / "Inference")
+
+
+def toml(text: str | bytes) -> Setup:
+    def setup(sb: Sandbox) -> None:
+        data = text.encode() if isinstance(text, str) else text
+        (sb.work / "juliapack.toml").write_bytes(data)
+
+    return setup
+
+
+TESTBED_TOML = toml('julia = "1.5"\nproject = "Inference"\n')
+
+
+def write(relpath: str, data: str | bytes) -> Setup:
+    def setup(sb: Sandbox) -> None:
+        path = sb.work / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+    return setup
+
+
+def remove(relpath: str) -> Setup:
+    return lambda sb: (sb.work / relpath).unlink()
+
+
+def edit(relpath: str, change: Callable[[str], str]) -> Setup:
+    def setup(sb: Sandbox) -> None:
+        path = sb.work / relpath
+        text = path.read_text()
+        changed = change(text)
+        assert changed != text, f"the edit of {relpath} changed nothing"
+        path.write_text(changed)
+
+    return setup
+
+
+def drop_from_manifest(package: str) -> Setup:
+    return edit("Inference/Manifest.toml", lambda text: re.sub(rf"\[\[{package}\]\]\n(?:[^\[].*\n)*", "", text))
+
+
+def dist(*, app: list | None = None) -> Setup:
+    """dist/ as `build` leaves it, made by hand: three small tarballs and a lock that matches them."""
+
+    def setup(sb: Sandbox) -> None:
+        folder = sb.work / "dist"
+        folder.mkdir(parents=True)
+        files = {
+            "julia": write_tarball(folder / "julia", [member("julia-1.5.3", "dir"), member("julia-1.5.3/bin/julia", data=b"#!/bin/sh\n")], codec="gzip"),
+            "depot": write_tarball(folder / "dotjulia", [member(".julia/packages/TinyModel/Ab1/src/TinyModel.jl", data=b"module TinyModel end\n")], codec="zstd"),
+            "app": write_tarball(folder / "inference", app or [member("Inference/src/Inference.jl", data=b"module Inference end\n")], codec="zstd"),
+        }  # fmt: skip
+        write_lock(folder, make_lock(files={role: (sha256_file(path), path.stat().st_size) for role, path in files.items()}))
+
+    return setup
+
+
+def flip_last_byte(relpath: str) -> Setup:
+    def setup(sb: Sandbox) -> None:
+        path = sb.work / relpath
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0xFF
+        path.write_bytes(bytes(data))
+
+    return setup
+
+
+def append_byte(relpath: str) -> Setup:
+    def setup(sb: Sandbox) -> None:
+        with open(sb.work / relpath, "ab") as stream:
+            stream.write(b"\0")
+
+    return setup
+
+
+def rename_layer(role: str, new_name: str) -> Setup:
+    """Rename a layer file in dist/ and record the new name in the lock, as a hand-edited dist would."""
+
+    def setup(sb: Sandbox) -> None:
+        folder = sb.work / "dist"
+        lock = read_lock(folder)
+        layers = []
+        for layer in lock.layers:
+            if layer.role == role:
+                (folder / layer.file).rename(folder / new_name)
+                layer = dataclasses.replace(layer, file=new_name)
+            layers.append(layer)
+        write_lock(folder, dataclasses.replace(lock, layers=tuple(layers)))
+
+    return setup
+
+
+def kaggle_json(text: str | None = None, *, mode: int = 0o600) -> Setup:
+    """$KAGGLE_CONFIG_DIR/kaggle.json: alice's, unless ``text`` says otherwise."""
+
+    def setup(sb: Sandbox) -> None:
+        path = sb.root / "kaggle" / "kaggle.json"
+        path.write_text(json.dumps({"username": USER, "key": KEY}) if text is None else text)
+        path.chmod(mode)
+
+    return setup
+
+
+def write_kernel_folder(path: Path, *, ref: str, sources: tuple[str, ...] = (), metadata: str | None = None) -> None:
+    """A folder as `juliapack notebook` writes it: kernel-metadata.json and the notebook it names."""
+    path.mkdir(parents=True)
+    (path / "run.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    meta = {"id": ref, "title": ref.split("/")[1].replace("-", " "), "code_file": "run.ipynb", "language": "python",
+            "kernel_type": "notebook", "is_private": True, "enable_internet": False, "dataset_sources": list(sources)}  # fmt: skip
+    (path / "kernel-metadata.json").write_text(json.dumps(meta) if metadata is None else metadata)
+
+
+def kernel_folder(*, ref: str = f"{USER}/bad-input-run", sources: tuple[str, ...] = (), metadata: str | None = None) -> Setup:
+    return lambda sb: write_kernel_folder(sb.work / "nb", ref=ref, sources=sources, metadata=metadata)
+
+
+def pushed(ref: str, *, finished: bool) -> Setup:
+    """A notebook on the fake Kaggle, pushed by `juliapack push` from outside the working folder."""
+
+    def setup(sb: Sandbox) -> None:
+        sb.fake.kernel_run(ref, steps=() if finished else ("QUEUED",) * 1000, outputs={"submission.csv": b"id,y\n1,2\n"}, log="[]")
+        write_kernel_folder(sb.root / "push-from", ref=ref)
+        done = sb.juliapack("push", str(sb.root / "push-from"), env=CREDENTIALS)
+        assert done.returncode == 0, done.stderr
+
+    return setup
+
+
+# --------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Case:
+    args: tuple[str, ...]
+    code: int
+    says: tuple[str, ...]  # each must be in the error line
+    setup: tuple[Setup, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    bug: str = ""  # a known product bug: the case is a strict xfail with this reason
+
+
+PROJECT = (example, TESTBED_TOML)  # the example with the test bed's julia = "1.5"
+GITHUB_TOKEN = fake_token("github")
+
+CASES: dict[str, Case] = {
+    # ---- build: the project
+    "build-project-missing": Case(("build", "nothere"), 3, ("project directory", "nothere", "does not exist")),
+    "build-not-a-julia-project": Case(("build", "Inference"), 3, ("is not a Julia project (no Project.toml)",), (*PROJECT, remove("Inference/Project.toml"))),
+    "build-manifest-missing": Case(("build", "Inference"), 3, ("has no Manifest.toml", "Pkg.instantiate()"), (*PROJECT, remove("Inference/Manifest.toml"))),
+    "build-manifest-stale": Case(("build", "Inference"), 3, ("Manifest.toml is out of date: TinyModel", "Pkg.resolve()"), (*PROJECT, drop_from_manifest("TinyModel"))),
+    "build-manifest-not-toml": Case(("build", "Inference"), 3, ("Manifest.toml is not valid TOML", "line 1"), (*PROJECT, write("Inference/Manifest.toml", "[[TinyModel\n"))),
+    "build-manifest-deps-not-a-table": Case(
+        ("build", "Inference"), 3, ("Manifest.toml",), (*PROJECT, write("Inference/Manifest.toml", 'julia_version = "1.5.3"\nmanifest_format = "2.0"\ndeps = "TinyModel"\n')),
+    ),  # fmt: skip
+    "build-entry-outside-project": Case(("build", "Inference", "--entry", "../run.jl"), 3, ("entry point ../run.jl is not inside the project",), PROJECT),
+    # ---- build: the Julia version
+    "build-no-julia-version": Case(("build", "Inference"), 2, ("does not record a Julia version", "--julia"), (example,)),
+    **{
+        f"build-julia-{spec}": Case(("build", "Inference", "--julia", spec), 2, (f"--julia is '{spec}', which is not a Julia version",), PROJECT)
+        for spec in ("1", "latest", "1.x")
+    },
+    # ---- build: juliapack.toml and option values
+    "build-toml-syntax": Case(("build", "Inference"), 2, ("juliapack.toml is not valid TOML", "line 3"), (example, toml('julia = "1.5"\n[build]\ncodec = zstd\n'))),
+    "build-toml-unknown-field": Case(("build", "Inference"), 2, ("unknown field 'codex'", "[build]", "did you mean 'codec'?"), (example, toml('julia = "1.5"\n[build]\ncodex = "zstd"\n'))),
+    "build-toml-unknown-section": Case(("build", "Inference"), 2, ("unknown field 'biuld'", "did you mean 'build'?"), (example, toml('julia = "1.5"\n[biuld]\ncodec = "zstd"\n'))),
+    "build-toml-not-utf8": Case(
+        ("build", "Inference"), 2, ("juliapack.toml", "UTF-8"), (example, toml(b'julia = "1.5"\n# r\xe9glages\n')),
+    ),  # fmt: skip
+    "build-config-missing": Case(("build", "Inference", "--config", "nothere.toml"), 2, ("config file nothere.toml does not exist",), PROJECT),
+    "build-pull-sometimes": Case(("build", "Inference", "--pull", "sometimes"), 2, ("--pull is 'sometimes', not one of missing, always, never",), PROJECT),
+    "build-network-wifi": Case(("build", "Inference", "--network", "wifi"), 2, ("--network is 'wifi', not one of bridge, host, none",), PROJECT),
+    "build-codec-bzip": Case(("build", "Inference", "--codec", "bzip"), 2, ("--codec is 'bzip', not one of auto, zstd, gzip",), PROJECT),
+    "build-pull-from-environment": Case(("build", "Inference"), 2, ("$JULIAPACK_PULL is 'sometimes'",), PROJECT, env={"JULIAPACK_PULL": "sometimes"}),
+    "build-names-auto-unpacked": Case(
+        ("build", "Inference"), 2, ("'dotjulia.tar.gz' ends like an archive", "Kaggle would unpack it"),
+        (example, toml('julia = "1.5"\n[build]\nnames = {depot = "dotjulia.tar.gz"}\n')),
+    ),  # fmt: skip
+    "build-env-not-a-pair": Case(("build", "Inference", "--env", "HF_TOKEN"), 2, ("'HF_TOKEN', not KEY=VALUE",), PROJECT),
+    "build-env-reserved": Case(("build", "Inference", "--env", "JULIA_DEPOT_PATH=/x"), 2, ("--env JULIA_DEPOT_PATH is set by juliapack itself",), PROJECT),
+    "build-mount-source-missing": Case(("build", "Inference", "--mount", "nothere:/data"), 2, ("mount source", "does not exist"), PROJECT),
+    # ---- build: secrets in the project are refused, unless ignored
+    "build-secret-dotenv": Case(("build", "Inference"), 3, ("look like secrets", ".env (environment file with secrets)"), (*PROJECT, write("Inference/.env", "API_KEY=x\n"))),
+    "build-secret-kaggle-json": Case(("build", "Inference"), 3, ("look like secrets", "kaggle.json (Kaggle API credentials)"), (*PROJECT, write("Inference/kaggle.json", '{"username": "a", "key": "b"}'))),
+    "build-secret-ssh-key": Case(("build", "Inference"), 3, ("look like secrets", "id_rsa (SSH private key)"), (*PROJECT, write("Inference/id_rsa", "not really a key\n"))),
+    "build-secret-github-token": Case(
+        ("build", "Inference"), 3, ("look like secrets", "src/settings.jl (contains a GitHub token)", ".juliapackignore"),
+        (*PROJECT, write("Inference/src/settings.jl", f'const TOKEN = "{GITHUB_TOKEN}"\n')),
+    ),  # fmt: skip
+    # Listed in .juliapackignore or --exclude, the same secrets pass, and the build goes on to Docker, which is missing here.
+    "build-secret-ignored-then-docker-missing": Case(
+        ("build", "Inference"), 4, ("cannot reach the Docker engine", "start Docker"),
+        (*PROJECT, write("Inference/.env", "API_KEY=x\n"), write("Inference/src/settings.jl", f'const TOKEN = "{GITHUB_TOKEN}"\n'),
+         write("Inference/.juliapackignore", ".env\nsrc/settings.jl\n")),
+    ),  # fmt: skip
+    "build-secret-excluded-then-docker-missing": Case(
+        ("build", "Inference", "--exclude", "id_rsa", "--exclude", "kaggle.json"), 4, ("cannot reach the Docker engine",),
+        (*PROJECT, write("Inference/id_rsa", "x\n"), write("Inference/kaggle.json", "{}")),
+    ),  # fmt: skip
+    "build-docker-missing": Case(("build", "Inference"), 4, ("cannot reach the Docker engine", "DOCKER_HOST"), PROJECT),
+    # ---- notebook
+    "notebook-dist-missing": Case(("notebook", "--owner", USER, "--dist", "nodist"), 3, ("no juliapack.lock.json in", "nodist", "juliapack build")),
+    "notebook-lock-unreadable": Case(("notebook", "--owner", USER), 3, ("juliapack.lock.json is unreadable", "rebuild"), (dist(), write("dist/juliapack.lock.json", "{"))),
+    "notebook-model-missing": Case(("notebook", "--owner", USER, "--model", "model.jld2"), 3, ("model.jld2",), (dist(),)),
+    "notebook-model-is-a-directory": Case(("notebook", "--owner", USER, "--model", "models"), 3, ("is a directory",), (dist(), write("models/README", "x"))),
+    "notebook-title-too-short": Case(("notebook", "--owner", USER, "--title", "abc"), 2, ("--title 'abc' has 3 characters; Kaggle wants 5-50",), (dist(),)),
+    "notebook-title-too-long": Case(("notebook", "--owner", USER, "--title", "A" * 60), 2, ("has 60 characters; Kaggle wants 5-50",), (dist(),)),
+    "notebook-slug-invalid": Case(("notebook", "--owner", USER, "--slug", "Bad_Slug"), 2, ("--slug 'Bad_Slug' is not a valid Kaggle slug",), (dist(),)),
+    "notebook-owner-invalid": Case(("notebook", "--owner", "al ice"), 2, ("--owner 'al ice' is not a Kaggle user name",), (dist(),)),
+    "notebook-no-owner-no-credentials": Case(("notebook",), 4, ("no Kaggle user name to own the datasets", "--owner"), (dist(),)),
+    "notebook-out-is-a-file": Case(("notebook", "--owner", USER, "--out", "taken"), 2, ("taken",), (dist(), write("taken", "x"))),
+    **{
+        f"{command}-dist-of-another-project": Case(
+            (command, *extra), 3, ("holds a build of Inference", "not of Other", "juliapack build"),
+            (dist(), toml('project = "Other"\n'), write("Other/Project.toml", 'name = "Other"\n')), env=env,
+        )
+        for command, extra, env in (("notebook", ("--owner", USER), {}), ("verify", (), {}), ("upload", (), CREDENTIALS))
+    },  # fmt: skip
+    # ---- verify
+    "verify-dist-missing": Case(("verify",), 3, ("no juliapack.lock.json in",)),
+    "verify-model-missing": Case(("verify", "--model", "model.jld2"), 3, ("model.jld2",), (dist(),)),
+    "verify-model-is-a-directory": Case(("verify", "--model", "models"), 3, ("is a directory",), (dist(), write("models/README", "x"))),
+    "verify-layer-changed": Case(("verify",), 3, ("inference does not match juliapack.lock.json", "build"), (dist(), flip_last_byte("dist/inference"))),
+    "verify-member-escapes": Case(
+        ("verify",), 3, ("inference has an unsafe member", "'..' in the path"), (dist(app=[member("Inference/../../etc/profile.d/x.sh", data=b"echo\n")]),),
+    ),  # fmt: skip
+    "verify-symlink-escapes": Case(
+        ("verify",), 3, ("inference has an unsafe member", "outside the archive"), (dist(app=[member("Inference/data", "symlink", link="/kaggle/input")]),),
+    ),  # fmt: skip
+    "verify-input-not-under-kaggle-input": Case(("verify", "--input", "data:/data"), 2, ("is not mounted under /kaggle/input/",), (dist(), write("data/x.csv", "1\n"))),
+    "verify-timeout-not-a-number": Case(("verify", "--timeout", "soon"), 2, ("Invalid value for '--timeout'", "juliapack --help"), (dist(),)),
+    "verify-docker-missing": Case(("verify",), 4, ("cannot reach the Docker engine",), (dist(),)),
+    # ---- upload (the fake Kaggle)
+    "upload-dist-missing": Case(("upload",), 3, ("no juliapack.lock.json in",), env=CREDENTIALS),
+    "upload-model-missing": Case(("upload", "--model", "model.jld2"), 3, ("model.jld2",), (dist(),), env=CREDENTIALS),
+    "upload-model-is-a-directory": Case(("upload", "--model", "models"), 3, ("models",), (dist(), write("models/README", "x")), env=CREDENTIALS),
+    "upload-model-dataset-without-model": Case(("upload", "--model-dataset", f"{USER}/weights"), 2, ("no model file is given", "--model"), (dist(),), env=CREDENTIALS),
+    "upload-layer-truncated": Case(("upload",), 3, ("inference is not the file the lock describes", "rebuild"), (dist(), append_byte("dist/inference")), env=CREDENTIALS),
+    "upload-layer-changed": Case(("upload",), 3, ("inference changed since the build", "rebuild"), (dist(), flip_last_byte("dist/inference")), env=CREDENTIALS),
+    "upload-layer-named-like-an-archive": Case(
+        ("upload",), 3, ("'inference.zip' ends like an archive", "Kaggle would unpack it"), (dist(), rename_layer("app", "inference.zip")), env=CREDENTIALS,
+    ),  # fmt: skip
+    "upload-secret-in-a-layer": Case(
+        ("upload",), 3, ("what would be uploaded holds files that look like secrets", "inference: Inference/.env"),
+        (dist(app=[member("Inference/src/Inference.jl", data=b"module Inference end\n"), member("Inference/.env", data=b"API_KEY=x\n")]),), env=CREDENTIALS,
+    ),  # fmt: skip
+    "upload-dataset-slug-invalid": Case(("upload", "--dataset", f"{USER}/Bad_Slug"), 2, ("--dataset 'Bad_Slug' is not a valid Kaggle slug",), (dist(),), env=CREDENTIALS),
+    "upload-dataset-not-owner-slug": Case(("upload", "--dataset", "inference"), 2, ("--dataset 'inference' is not OWNER/SLUG",), (dist(),), env=CREDENTIALS),
+    "upload-owner-not-signed-in": Case(
+        ("upload", "--dataset", f"{OTHER}/inference"), 2, (f"cannot create dataset {OTHER}/inference-julia: you are signed in to Kaggle as {USER}",), (dist(),), env=CREDENTIALS,
+    ),  # fmt: skip
+    "upload-no-credentials": Case(("upload",), 4, ("no Kaggle credentials", "kaggle.json"), (dist(),)),
+    "upload-wrong-key": Case(("upload",), 4, ("Kaggle rejected the credentials", "HTTP 401"), (dist(),), env={"KAGGLE_USERNAME": USER, "KAGGLE_KEY": "wrong-key-0b7e"}),
+    # ---- push
+    "push-folder-missing": Case(("push", "nothere"), 3, ("nothere",), env=CREDENTIALS),
+    "push-metadata-not-json": Case(("push", "nb"), 3, ("kernel-metadata.json is not valid JSON",), (kernel_folder(metadata="{not json"),), env=CREDENTIALS),
+    "push-metadata-bad-id": Case(("push", "nb"), 3, ("field 'id' 'just-a-slug' is not OWNER/SLUG",), (kernel_folder(ref="x/y", metadata=json.dumps({"id": "just-a-slug"})),), env=CREDENTIALS),
+    "push-timeout-not-a-duration": Case(("push", "nb", "--timeout", "forever"), 2, ("--timeout is 'forever', not a duration",), (kernel_folder(),), env=CREDENTIALS),
+    "push-kaggle-json-readable-by-others": Case(("push", "nb"), 4, ("can be read by other users (mode 644)", "chmod 600"), (kernel_folder(), kaggle_json(mode=0o644))),
+    "push-unknown-dataset-source": Case(
+        ("push", "nb"), 5, ("Kaggle pushed it without these sources", f"{USER}/never-uploaded", "juliapack upload"),
+        (kernel_folder(ref=f"{USER}/unknown-sources", sources=(f"{USER}/never-uploaded",)),), env=CREDENTIALS,
+    ),  # fmt: skip
+    # ---- status
+    "status-bad-ref": Case(("status", "not-a-ref"), 2, ("'not-a-ref' is not OWNER/SLUG of a notebook",), env=CREDENTIALS),
+    "status-kaggle-json-not-json": Case(("status", f"{USER}/some-run"), 4, ("kaggle.json is not valid JSON", "download a new one"), (kaggle_json("{not json"),)),
+    "status-kaggle-json-without-key": Case(("status", f"{USER}/some-run"), 4, ("kaggle.json lacks a username or key",), (kaggle_json(json.dumps({"username": USER})),)),
+    "status-not-found": Case(("status", f"{USER}/no-such-notebook"), 5, (f"status of notebook {USER}/no-such-notebook: not found on Kaggle",), env=CREDENTIALS),
+    # ---- fetch
+    "fetch-bad-ref": Case(("fetch", "alice/Not A Slug"), 2, ("is not OWNER/SLUG of a notebook",), env=CREDENTIALS),
+    "fetch-no-credentials": Case(("fetch", f"{USER}/some-run"), 4, ("no Kaggle credentials", "KAGGLE_API_TOKEN")),
+    "fetch-not-found": Case(("fetch", f"{USER}/no-such-notebook", "out"), 5, ("not found on Kaggle",), env=CREDENTIALS),
+    "fetch-not-finished": Case(("fetch", f"{USER}/still-queued", "out"), 5, ("has not finished", "--force"), (pushed(f"{USER}/still-queued", finished=False),), env=CREDENTIALS),
+    "fetch-out-is-a-file": Case(
+        ("fetch", f"{USER}/finished-run", "taken"), 2, ("taken",), (pushed(f"{USER}/finished-run", finished=True), write("taken", "x")), env=CREDENTIALS,
+    ),  # fmt: skip
+}
+assert len(CASES) >= 25, f"issue 7 asks for at least 25 bad-input cases; the table has {len(CASES)}"
+
+# Run once more with --debug: the traceback appears, the line and the code stay.
+DEBUG = ("build-pull-sometimes", "notebook-dist-missing", "fetch-no-credentials", "status-not-found")
+
+
+# --------------------------------------------------------------------------- running the table
+
+
+@dataclass
+class Ran:
+    sandbox: Path
+    code: int
+    stdout: str
+    stderr: str
+    before: dict[str, str]
+    after: dict[str, str]
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every path under root (hidden ones too) -> its sha256, 'dir' or its link target."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        relpath = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            found[relpath] = "-> " + os.readlink(path)
+        elif path.is_dir():
+            found[relpath] = "dir"
+        else:
+            found[relpath] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def leftovers(root: Path) -> list[str]:
+    """Temp files juliapack writes on the way to a result, anywhere in the sandbox, and any file at all in
+    its HOME, TMPDIR and cache: none may survive a failure."""
+    patterns = ("**/.staging-*", "**/*.partial", "**/juliapack-verify-*", "**/.*.tmp")
+    found = {path for pattern in patterns for path in root.glob(pattern)}
+    found |= {path for folder in ("home", "tmp", "cache") for path in (root / folder).rglob("*") if not path.is_dir()}
+    return sorted(str(path.relative_to(root)) for path in found)
+
+
+@pytest.fixture(scope="module")
+def fake(tmp_path_factory):
+    server = FakeKaggle(tmp_path_factory.mktemp("fake-kaggle"), users={USER: KEY, OTHER: OTHER_KEY}, ready_after=0)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory, fake) -> dict[str, Ran]:
+    jobs = [(name, case, False) for name, case in CASES.items()] + [(f"{name}+debug", CASES[name], True) for name in DEBUG]
+    prepared = []
+    for name, case, debug in jobs:  # setups one at a time (some push to the fake), then the runs in parallel
+        sb = Sandbox(tmp_path_factory.mktemp(name.replace("+", "-")), fake)
+        for folder in ("work", "home", "tmp", "cache", "kaggle"):
+            (sb.root / folder).mkdir()
+        for setup in case.setup:
+            setup(sb)
+        prepared.append((name, sb, ("--debug", *case.args) if debug else case.args, case.env))
+
+    def run(job) -> tuple[str, Ran]:
+        name, sb, args, env = job
+        before = snapshot(sb.work)
+        done = sb.juliapack(*args, env=env)
+        return name, Ran(sb.root, done.returncode, done.stdout, done.stderr, before, snapshot(sb.work))
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        return dict(pool.map(run, prepared))
+
+
+def table(cases: Mapping[str, Case]):
+    return [pytest.param(name, case, id=name, marks=[pytest.mark.xfail(strict=True, reason=case.bug)] if case.bug else []) for name, case in cases.items()]
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+@pytest.mark.parametrize("name, case", table(CASES))
+def test_a_bad_input_is_one_line_its_exit_code_and_no_partial_output(ran, name: str, case: Case) -> None:
+    done = ran[name]
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.code == case.code, done.stderr
+    *before, last = done.stderr.splitlines() or [""]
+    assert last.startswith("error: "), done.stderr
+    what, _, fix = last.removeprefix("error: ").partition(" — ")
+    assert what.strip() and fix.strip(), f"not `error: <what> — <how to fix>`: {last}"
+    assert all(line.startswith(PROGRESS) for line in before), done.stderr  # progress only: no second error, no wrapped line
+    for text in case.says:
+        assert text in last
+    assert done.stdout == ""
+    assert done.after == done.before, "the working folder changed"
+    assert leftovers(done.sandbox) == []
+
+
+def last_line(done: Ran) -> str:
+    """The error line, with the sandbox's own path taken out."""
+    return done.stderr.splitlines()[-1].replace(str(done.sandbox), "<sandbox>")
+
+
+@pytest.mark.parametrize("name", DEBUG)
+def test_debug_adds_the_traceback_and_keeps_the_line_and_the_code(ran, name: str) -> None:
+    plain, debug = ran[name], ran[f"{name}+debug"]
+    assert debug.code == plain.code == CASES[name].code
+    assert "Traceback (most recent call last):" in debug.stderr
+    assert last_line(debug) == last_line(plain)
+    assert debug.after == debug.before and leftovers(debug.sandbox) == []
+
+
+def test_the_table_covers_every_command_and_every_class() -> None:
+    assert {case.args[0] for case in CASES.values()} == set(COMMANDS)
+    assert {case.code for case in CASES.values()} == {2, 3, 4, 5}
+    for command in COMMANDS:
+        assert sum(case.args[0] == command for case in CASES.values()) >= 3, command
