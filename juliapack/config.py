@@ -342,39 +342,39 @@ def load_build(
 ) -> BuildConfig:
     project_flag = flags.get("project")
     extra = [(cwd or Path.cwd()) / project_flag] if project_flag else []
-    env, get, path_value = _loader_context("build", BUILD_KEYS, flags, env, cwd, config_path, also_search=extra)
-    project = path_value("project", ".")
+    read = reader_for("build", BUILD_KEYS, flags, env=env, cwd=cwd, config_path=config_path, also_search=extra)
+    project = read.path("project", ".")
     if not project.is_dir():
         from juliapack.errors import ProjectError
 
         raise ProjectError(f"project directory {project} does not exist", fix="pass the folder that holds Project.toml")
-    check_build_env(get("env", as_env_pairs, ()))
-    cpu = get("cpu", as_bool, False)
-    image = get("image", as_str, KAGGLE_CPU_IMAGE if cpu else KAGGLE_GPU_IMAGE, env_name="JULIAPACK_IMAGE")
+    check_build_env(read.get("env", as_env_pairs, ()))
+    cpu = read.get("cpu", as_bool, False)
+    image = read.get("image", as_str, KAGGLE_CPU_IMAGE if cpu else KAGGLE_GPU_IMAGE, env="JULIAPACK_IMAGE")
     return BuildConfig(
         project=project,
-        out=path_value("out", None, env_name="JULIAPACK_OUT", folder=True) or path_value("dist", "dist", folder=True),
-        julia=get("julia", as_julia_version, None, env_name="JULIAPACK_JULIA"),
-        versions_url=get("versions_url", as_str, None, env_name="JULIAPACK_VERSIONS_URL"),
-        julia_mirror=get("julia_mirror", as_str, None, env_name="JULIAPACK_JULIA_MIRROR"),
+        out=read.path("out", None, env="JULIAPACK_OUT", folder=True) or read.path("dist", "dist", folder=True),
+        julia=read.get("julia", as_julia_version, None, env="JULIAPACK_JULIA"),
+        versions_url=read.get("versions_url", as_str, None, env="JULIAPACK_VERSIONS_URL"),
+        julia_mirror=read.get("julia_mirror", as_str, None, env="JULIAPACK_JULIA_MIRROR"),
         image=image,
-        pull=get("pull", as_choice(PULL_POLICIES), "missing", env_name="JULIAPACK_PULL"),
-        registries=get("registries", as_registries, (), env_name="JULIAPACK_REGISTRIES"),
-        env=get("env", as_env_pairs, ()),
-        mounts=get("mounts", as_mounts, ()),
-        network=get("network", as_choice(NETWORK_MODES), "bridge", env_name="JULIAPACK_NETWORK"),
-        cpu_target=get("cpu_target", as_str, None, env_name="JULIAPACK_CPU_TARGET"),
-        smoke=get("smoke", as_args, None),
-        entry=get("entry", as_str, None),
-        names=get("names", as_layer_names, LayerNames()),
-        exclude=get("exclude", as_str_list, ()),
-        codec=get("codec", as_choice(CODECS), "auto", env_name="JULIAPACK_CODEC"),
-        source_date_epoch=get("source_date_epoch", as_int, DEFAULT_SOURCE_DATE_EPOCH, env_name="SOURCE_DATE_EPOCH"),
-        keep_registries=get("keep_registries", as_bool, False),
-        keep_container=get("keep_container", as_bool, False),
-        fresh=get("fresh", as_bool, False),
-        verify=get("verify", as_bool, True),
-        cache_dir=default_cache_dir(env),
+        pull=read.get("pull", as_choice(PULL_POLICIES), "missing", env="JULIAPACK_PULL"),
+        registries=read.get("registries", as_registries, (), env="JULIAPACK_REGISTRIES"),
+        env=read.get("env", as_env_pairs, ()),
+        mounts=read.get("mounts", as_mounts, ()),
+        network=read.get("network", as_choice(NETWORK_MODES), "bridge", env="JULIAPACK_NETWORK"),
+        cpu_target=read.get("cpu_target", as_str, None, env="JULIAPACK_CPU_TARGET"),
+        smoke=read.get("smoke", as_args, None),
+        entry=read.get("entry", as_str, None),
+        names=read.get("names", as_layer_names, LayerNames()),
+        exclude=read.get("exclude", as_str_list, ()),
+        codec=read.get("codec", as_choice(CODECS), "auto", env="JULIAPACK_CODEC"),
+        source_date_epoch=read.get("source_date_epoch", as_int, DEFAULT_SOURCE_DATE_EPOCH, env="SOURCE_DATE_EPOCH"),
+        keep_registries=read.get("keep_registries", as_bool, False),
+        keep_container=read.get("keep_container", as_bool, False),
+        fresh=read.get("fresh", as_bool, False),
+        verify=read.get("verify", as_bool, True),
+        cache_dir=default_cache_dir(read.layers.env),
     )
 
 
@@ -477,19 +477,6 @@ def as_path(value: Any, where: Source) -> Path:
     return (where.base / as_str(value, where)).expanduser().resolve()
 
 
-def _loader_context(section: str, known: Sequence[str], flags: Mapping[str, Any], env, cwd, config_path, *, also_search=()):
-    """(env, get, path_value) over a Reader, for loaders written before Reader existed."""
-    reader = reader_for(section, known, flags, env=env, cwd=cwd, config_path=config_path, also_search=also_search)
-
-    def get(name: str, parse: Callable[[Any, Source], Any], default: Any, *, env_name: str | None = None) -> Any:
-        return reader.get(name, parse, default, env=env_name)
-
-    def path_value(name: str, default: str | None, *, env_name: str | None = None, folder: bool = False) -> Path | None:
-        return reader.path(name, default, env=env_name, folder=folder)
-
-    return reader.layers.env, get, path_value
-
-
 @dataclass(frozen=True)
 class KaggleIdentity:
     """Names on Kaggle shared by upload, notebook and push. None: decided later (credentials, lock)."""
@@ -502,11 +489,11 @@ class KaggleIdentity:
 IDENTITY_KEYS = ("owner", "slug", "title")
 
 
-def _identity(get) -> KaggleIdentity:
+def _identity(read: Reader) -> KaggleIdentity:
     return KaggleIdentity(
-        owner=get("owner", as_owner, None, env_name="JULIAPACK_OWNER"),
-        slug=get("slug", as_slug, None, env_name="JULIAPACK_SLUG"),
-        title=get("title", as_str, None),
+        owner=read.get("owner", as_owner, None, env="JULIAPACK_OWNER"),
+        slug=read.get("slug", as_slug, None, env="JULIAPACK_SLUG"),
+        title=read.get("title", as_str, None),
     )
 
 
@@ -526,20 +513,20 @@ UPLOAD_KEYS = (*IDENTITY_KEYS, "project", "out", "dist", "datasets", "model", "m
 
 
 def load_upload(flags: Mapping[str, Any], *, env=None, cwd: Path | None = None, config_path: Path | None = None) -> UploadConfig:
-    env, get, path_value = _loader_context("upload", UPLOAD_KEYS, flags, env, cwd, config_path)
-    dist = path_value("dist", None, env_name="JULIAPACK_OUT") or path_value("out", "dist")
-    model = path_value("model", None)
+    read = reader_for("upload", UPLOAD_KEYS, flags, env=env, cwd=cwd, config_path=config_path)
+    dist = read.path("dist", None, env="JULIAPACK_OUT") or read.path("out", "dist")
+    model = read.path("model", None)
     if model is not None and not model.is_file():
         raise InputError(f"model file {model} does not exist or is not a file", fix="pass the path of your model file to --model")
     return UploadConfig(
         dist=dist,
-        project=path_value("project", None),
-        identity=_identity(get),
-        datasets=get("datasets", as_dataset_overrides, {}),
+        project=read.path("project", None),
+        identity=_identity(read),
+        datasets=read.get("datasets", as_dataset_overrides, {}),
         model=model,
-        model_dataset=get("model_dataset", as_dataset_ref, None),
-        public=get("public", as_bool, False),
-        message=get("message", as_str, "juliapack upload"),
+        model_dataset=read.get("model_dataset", as_dataset_ref, None),
+        public=read.get("public", as_bool, False),
+        message=read.get("message", as_str, "juliapack upload"),
     )
 
 
