@@ -11,8 +11,8 @@ import signal
 import sys
 import traceback
 from contextlib import contextmanager
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Optional
 
 import typer
