@@ -1,0 +1,1 @@
+"""juliapack benchmarks (see run.py)."""
