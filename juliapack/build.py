@@ -390,9 +390,10 @@ def _stamp(path: Path) -> list[int]:
 
 def _read_stamps(path: Path | None) -> dict[str, list]:
     try:
-        return json.loads(path.read_text()) if path else {}
+        stamps = json.loads(path.read_text()) if path else {}
     except (OSError, ValueError):
         return {}
+    return stamps if isinstance(stamps, dict) else {}
 
 
 def write_stamps(path: Path, dist: Path, layers: tuple[LayerFile, ...]) -> None:

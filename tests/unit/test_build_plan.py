@@ -20,7 +20,7 @@ from juliapack.build import DepotReport, Step, WorkDirs, app_filter, choose_code
 from juliapack.config import Mount
 from juliapack.errors import BuildFailed, ConfigError, ExitCode, ProjectError, SecretsFound
 from juliapack.julia_dist import JuliaDist, JuliaRelease
-from juliapack.lockfile import APP_DEPOT, write_lock
+from juliapack.lockfile import APP_DEPOT, read_lock, write_lock
 from juliapack.project import read_project
 from juliapack.resources import templates_root
 from tests.unit.helpers import EPOCH, UUIDS, build_config, fake_token, make_lock, write_project
@@ -457,6 +457,39 @@ def test_up_to_date_is_none_when_a_layer_changed_but_kept_its_size(dist: Path) -
     data[0] ^= 1
     (dist / "inference").write_bytes(bytes(data))
     assert up_to_date(dist, "1" * 64) is None
+
+
+def test_up_to_date_trusts_stamps_of_untouched_files_without_hashing_them(dist: Path, tmp_path: Path, monkeypatch) -> None:
+    stamps = tmp_path / "stamps.json"
+    build.write_stamps(stamps, dist, read_lock(dist).layers)
+    hashed = []
+    monkeypatch.setattr(build, "sha256_file", lambda path: hashed.append(path) or "0" * 64)
+    assert up_to_date(dist, "1" * 64, stamps=stamps) is not None
+    assert hashed == []
+
+
+def test_up_to_date_hashes_again_a_file_rewritten_since_its_stamp(dist: Path, tmp_path: Path) -> None:
+    stamps = tmp_path / "stamps.json"
+    build.write_stamps(stamps, dist, read_lock(dist).layers)
+    before = (dist / "inference").stat()
+    data = bytearray((dist / "inference").read_bytes())
+    data[0] ^= 1
+    (dist / "inference").write_bytes(bytes(data))
+    # Same size, inode and mtime: only the ctime, which no program can set back, tells.
+    os.utime(dist / "inference", ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert up_to_date(dist, "1" * 64, stamps=stamps) is None
+
+
+@pytest.mark.parametrize("text", ["not json", "[1, 2]"])
+def test_up_to_date_hashes_when_the_stamps_are_unreadable(dist: Path, tmp_path: Path, text: str) -> None:
+    stamps = tmp_path / "stamps.json"
+    stamps.write_text(text)
+    assert up_to_date(dist, "1" * 64, stamps=stamps) is not None
+    (dist / "app").write_bytes(b"")  # not a layer: ignored
+    data = bytearray((dist / "dotjulia").read_bytes())
+    data[-1] ^= 1
+    (dist / "dotjulia").write_bytes(bytes(data))
+    assert up_to_date(dist, "1" * 64, stamps=stamps) is None
 
 
 @pytest.mark.parametrize("text", ["not json", '{"schema": 99}', "{}"])
