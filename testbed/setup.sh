@@ -23,7 +23,8 @@ timed() {
 
 install_host_tools() {
   local missing=() tool package
-  for tool in debootstrap:debootstrap patchelf:patchelf dpkg-deb:dpkg git:git curl:curl xz:xz-utils; do
+  # zstd and pigz: the unit tests run every unpack command the notebook can be given.
+  for tool in debootstrap:debootstrap patchelf:patchelf dpkg-deb:dpkg git:git curl:curl xz:xz-utils zstd:zstd pigz:pigz; do
     package=${tool#*:}
     command -v "${tool%%:*}" >/dev/null || missing+=("$package")
   done
