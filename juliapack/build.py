@@ -701,7 +701,7 @@ def _copy_file(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except OSError:
-        with open(source, "rb") as src, atomic_output(target) as dst:
+        with open(source, "rb") as src, atomic_output(target, large=True) as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
 
 

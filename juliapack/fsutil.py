@@ -7,7 +7,8 @@ import hashlib
 import json
 import os
 import tempfile
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any, Iterator
 
@@ -25,20 +26,53 @@ def sha256_file(path: Path) -> str:
 
 
 @contextmanager
-def atomic_output(target: Path, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Write to a temp file next to ``target``, then os.replace it in: readers never see half a file."""
+def atomic_output(target: Path, mode: str = "wb", *, large: bool = False) -> Iterator[IO[Any]]:
+    """Write to a temp file next to ``target``, then os.replace it in: readers never see half a file.
+
+    ``large``: the file will be big, so its bytes go to disk while it is being written, and the
+    fsync before the replace waits only for the last of them.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
     os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
         with map_disk_full(target), os.fdopen(fd, mode) as stream:
-            yield stream
+            with _syncing(fd) if large else nullcontext():
+                yield stream
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+SYNC_INTERVAL = 0.5  # seconds
+
+
+@contextmanager
+def _syncing(fd: int) -> Iterator[None]:
+    """fdatasync ``fd`` in the background every SYNC_INTERVAL until the block ends.
+
+    The kernel would otherwise hold a packed layer's gigabyte in dirty pages until the final fsync,
+    which then costs seconds on its own; meanwhile the disk sits idle.
+    """
+    done = threading.Event()
+
+    def sync() -> None:
+        while not done.wait(SYNC_INTERVAL):
+            try:
+                os.fdatasync(fd)
+            except OSError:
+                return  # the final fsync reports what went wrong
+
+    thread = threading.Thread(target=sync, name="juliapack-sync", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _umask() -> int:

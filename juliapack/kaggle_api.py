@@ -430,7 +430,7 @@ class KaggleClient:
                 if response.status_code != 200:
                     raise _transfer_failure(f"download of {target.name}", response)
                 size = 0
-                with atomic_output(target) as out:
+                with atomic_output(target, large=True) as out:
                     for chunk in response.iter_content(REPORT_EVERY):
                         out.write(chunk)
                         size += len(chunk)

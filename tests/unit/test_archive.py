@@ -497,6 +497,36 @@ def test_a_corrupt_archive_fails_the_pipe_under_pipefail(tmp_path: Path) -> None
     assert result.returncode != 0
 
 
+@pytest.mark.parametrize("size", [1, 7, 512, 4096])
+def test_the_block_stream_passes_every_byte_through_in_order_whatever_its_buffer(tmp_path: Path, size: int) -> None:
+    source = tmp_path / "source"
+    source.write_bytes(BIG)
+    sink = io.BytesIO()
+    stream = archive._BlockStream(sink, size)
+    expected = b""
+    for piece in (b"head", b"x" * 5000, b"", b"tail"):
+        stream.write(piece)
+        expected += piece
+        with open(source, "rb", buffering=0) as reader:
+            assert stream.copy_from(reader, 10_000) == 10_000
+        expected += BIG[:10_000]
+    with open(source, "rb", buffering=0) as reader:
+        assert stream.copy_from(reader, len(BIG) + 5) == len(BIG)  # stops at the end of the file
+    stream.flush()
+    assert sink.getvalue() == expected + BIG
+
+
+def test_thread_count_does_not_change_a_zstd_archive(tree: Path, tmp_path: Path, monkeypatch) -> None:
+    # Larger than several of zstd's multi-threading jobs (8 MB at level 3), so the workers really split it.
+    (tree / "artifact.so").write_bytes(b"".join(hashlib.sha256(b"%d" % (i % 5000)).digest() for i in range(900_000)))
+    entries = collect(tree).entries
+    hashes = set()
+    for threads in (1, 2, 5):
+        monkeypatch.setattr(archive, "THREADS", threads)
+        hashes.add(write_archive(entries, tmp_path / f"t{threads}", codec="zstd", mtime=EPOCH).sha256)
+    assert len(hashes) == 1
+
+
 # --------------------------------------------------------------------------- atomic writes
 
 
