@@ -108,9 +108,15 @@ def tar_czf(tree: Path, target: Path) -> None:
 
 def pack_rows(name: str, tree: Path, scratch: Path, runs: int) -> tuple[list[Row], Path, Path, dict]:
     ours_file, gz_file = scratch / f"{name}.zst", scratch / f"{name}.tgz"
-    results = [pack(tree, ours_file, prefix=tree.name) for _ in range(runs)]
-    ours = statistics.median(r["seconds"] for r in results)
-    baseline = median_time(lambda: tar_czf(tree, gz_file), runs)
+    # Alternated, each after a sync: the previous run's dirty pages are not written back on this one's
+    # time, and a machine that slows down for a while slows both down alike.
+    results, baselines = [], []
+    for _ in range(runs):
+        os.sync()
+        results.append(pack(tree, ours_file, prefix=tree.name))
+        os.sync()
+        baselines.append(median_time(lambda: tar_czf(tree, gz_file), 1))
+    ours, baseline = statistics.median(r["seconds"] for r in results), statistics.median(baselines)
     ours_size, gz_size = ours_file.stat().st_size, gz_file.stat().st_size
     rss = max(r["rss_mb"] for r in results)
     timed = baseline >= TOO_QUICK  # under that, process start-up is all a ratio would measure
@@ -128,9 +134,12 @@ UNPACK = """
 set -euo pipefail
 best() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 time_it() { local start end; rm -rf /x/*; start=$(date +%s%N); bash -o pipefail -c "$1"; end=$(date +%s%N); echo $(( (end - start) / 1000000 )); }
-ours=$(for i in $(seq @RUNS@); do time_it "@OURS@"; done | best)
-gz=$(for i in $(seq @RUNS@); do time_it "tar xzf /in/@GZ@ -C /x"; done | best)
-echo "$ours $gz"
+# Alternated, so that whatever drifts during the runs (page cache, tmpfs pages) weighs on both alike.
+for i in $(seq @RUNS@); do
+  echo "ours $(time_it "@OURS@")"
+  echo "gz $(time_it "tar xzf /in/@GZ@ -C /x")"
+done > /tmp/times
+echo "$(grep ^ours /tmp/times | cut -d' ' -f2 | best) $(grep ^gz /tmp/times | cut -d' ' -f2 | best)"
 """
 
 
@@ -141,6 +150,7 @@ def unpack_row(name: str, ours_file: Path, gz_file: Path, image: str, runs: int)
     script = UNPACK.replace("@RUNS@", str(runs)).replace("@OURS@", command).replace("@GZ@", gz_file.name)
     # Into a tmpfs: the stand-in's storage driver here (fuse-overlayfs) makes every file write slow, which
     # would measure the driver rather than the command; Kaggle's disks are local.
+    os.sync()
     result = run("docker", "run", "--rm", "--network", "none", "--tmpfs", "/x:size=8g", "-v", f"{ours_file.parent}:/in:ro", image, "bash", "-c", script)
     ours_ms, gz_ms = (max(1, int(ms)) for ms in result.stdout.split())
     ratio, timed = ours_ms / gz_ms, gz_ms >= TOO_QUICK * 1000

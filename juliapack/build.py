@@ -545,9 +545,38 @@ def _file_identity(path: Path) -> str:
 def _http(client) -> Iterator:
     if client is not None:
         yield client
-    else:
-        with julia_dist.new_client() as own:
-            yield own
+        return
+    own = _ClientOnDemand()
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+class _ClientOnDemand:
+    """The production HTTP client, made on the first request.
+
+    A no-op rebuild answers from the caches and needs none, and making one (its TLS context) costs
+    a tenth of a second, a sixth of such a rebuild.
+    """
+
+    def __init__(self) -> None:
+        self._client = None
+
+    def _real(self):
+        if self._client is None:
+            self._client = julia_dist.new_client()
+        return self._client
+
+    def get(self, *args, **kwargs):
+        return self._real().get(*args, **kwargs)
+
+    def stream(self, *args, **kwargs):
+        return self._real().stream(*args, **kwargs)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
 
 
 def _relative_inside(path: Path, root: Path) -> str | None:

@@ -637,3 +637,29 @@ def test_the_caches_the_lock_records_are_named_as_verify_hashes_them(tmp_path: P
     # The runner in the notebook's container labels the depots exactly as verify tells it to.
     depots = [f"{work.depot}=", f"{work.app_parent / 'Inference' / APP_DEPOT}={APP_DEPOT}/"]
     assert load_runner().hash_caches(depots) == recorded
+
+
+def test_the_http_client_is_made_only_when_a_request_is_sent(monkeypatch) -> None:
+    made = []
+
+    class Client:
+        closed = False
+
+        def get(self, url):
+            return f"GET {url}"
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(build.julia_dist, "new_client", lambda: made.append(Client()) or made[-1])
+    with build._http(None):
+        pass
+    assert made == []  # a no-op rebuild answers from the caches
+    with build._http(None) as http:
+        assert http.get("https://example.invalid/versions.json") == "GET https://example.invalid/versions.json"
+        assert http.get("https://example.invalid/again") == "GET https://example.invalid/again"
+    assert len(made) == 1 and made[0].closed
+    given = Client()
+    with build._http(given) as http:
+        assert http is given
+    assert not given.closed  # a client passed in belongs to the caller
