@@ -11,7 +11,6 @@ run in a copy of it whose layer files are hard links (changed files are real cop
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import shutil
 import socket
@@ -24,26 +23,12 @@ import pytest
 
 from juliapack import archive
 from juliapack.lockfile import read_lock, write_lock
-from tests.unit.helpers import fake_token
+from tests.unit.helpers import fake_token, snapshot
 
 pytestmark = pytest.mark.slow
 
 PROGRESS = ("==> ", "  ", "warning: ")
 NO_IMAGE = "juliapack-no-such-image:1"
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every path under root (hidden ones too) -> its sha256, 'dir' or its link target."""
-    found = {}
-    for path in sorted(root.rglob("*")):
-        relpath = path.relative_to(root).as_posix()
-        if path.is_symlink():
-            found[relpath] = "-> " + os.readlink(path)
-        elif path.is_dir():
-            found[relpath] = "dir"
-        else:
-            found[relpath] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return found
 
 
 def leftovers(root: Path) -> list[str]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -180,3 +182,17 @@ def write_tarball(path: Path, members: list[tuple[tarfile.TarInfo, bytes]], *, c
 
         path.write_bytes(zstandard.ZstdCompressor().compress(raw.getvalue()))
     return path
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every path under root (hidden ones too) -> its sha256, 'dir' or its link target."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        relpath = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            found[relpath] = "-> " + os.readlink(path)
+        elif path.is_dir():
+            found[relpath] = "dir"
+        else:
+            found[relpath] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found

@@ -14,7 +14,6 @@ engine or a real build are in tests/docker/test_bad_inputs_docker.py.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -31,7 +30,7 @@ import pytest
 from juliapack.fsutil import sha256_file
 from juliapack.lockfile import read_lock, write_lock
 from testbed.fake_kaggle import FakeKaggle
-from tests.unit.helpers import fake_token, make_lock, member, write_tarball
+from tests.unit.helpers import fake_token, make_lock, member, snapshot, write_tarball
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "Inference"
@@ -379,20 +378,6 @@ class Ran:
     stderr: str
     before: dict[str, str]
     after: dict[str, str]
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every path under root (hidden ones too) -> its sha256, 'dir' or its link target."""
-    found = {}
-    for path in sorted(root.rglob("*")):
-        relpath = path.relative_to(root).as_posix()
-        if path.is_symlink():
-            found[relpath] = "-> " + os.readlink(path)
-        elif path.is_dir():
-            found[relpath] = "dir"
-        else:
-            found[relpath] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return found
 
 
 def leftovers(root: Path) -> list[str]:
