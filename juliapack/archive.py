@@ -47,7 +47,7 @@ Filter = Callable[[str, bool], "str | None"]
 @dataclass(frozen=True)
 class Entry:
     arcname: str
-    path: Path
+    path: str  # where to read it; a str, not a Path: making 40,000 Paths costs more than the whole walk
     kind: str  # "dir", "file" or "symlink"
     size: int = 0
     executable: bool = False
@@ -88,36 +88,36 @@ def collect(root: Path, *, prefix: str = "", drop: Filter = keep_everything) -> 
         raise InputError(f"{root} is not a directory", fix="check the path")
     result = Collected()
     if prefix:
-        result.entries.append(Entry(prefix, root, "dir"))
-    _collect_dir(root, root, prefix, drop, result)
+        result.entries.append(Entry(prefix, str(root), "dir"))
+    _collect_dir(root, str(root), "", f"{prefix}/" if prefix else "", drop, result)
     return result
 
 
-def _collect_dir(root: Path, folder: Path, prefix: str, drop: Filter, result: Collected) -> None:
+def _collect_dir(root: Path, folder: str, relfolder: str, arcfolder: str, drop: Filter, result: Collected) -> None:
+    """``folder`` is ``root/relfolder``; ``relfolder`` and ``arcfolder`` are empty or end with a slash."""
     for name in sorted(os.listdir(folder)):
-        path = folder / name
-        relpath = path.relative_to(root).as_posix()
-        arcname = posixpath.join(prefix, relpath) if prefix else relpath
-        info = path.lstat()
+        path = os.path.join(folder, name)
+        relpath = relfolder + name
+        info = os.lstat(path)
         is_dir = stat.S_ISDIR(info.st_mode)
         reason = drop(relpath, is_dir)
         if reason is not None:
             result.dropped[reason] = result.dropped.get(reason, 0) + _tree_size(path, info)
         elif is_dir:
-            result.entries.append(Entry(arcname, path, "dir"))
-            _collect_dir(root, path, prefix, drop, result)
+            result.entries.append(Entry(arcfolder + relpath, path, "dir"))
+            _collect_dir(root, path, relpath + "/", arcfolder, drop, result)
         elif stat.S_ISLNK(info.st_mode):
-            result.entries.append(Entry(arcname, path, "symlink", link=_checked_link(root, path)))
+            result.entries.append(Entry(arcfolder + relpath, path, "symlink", link=_checked_link(root, path, relfolder)))
         elif stat.S_ISREG(info.st_mode):
             executable = bool(info.st_mode & 0o111)
-            result.entries.append(Entry(arcname, path, "file", size=info.st_size, executable=executable))
+            result.entries.append(Entry(arcfolder + relpath, path, "file", size=info.st_size, executable=executable))
         else:
             result.skipped.append(relpath)
 
 
-def _checked_link(root: Path, path: Path) -> str:
+def _checked_link(root: Path, path: str, relfolder: str) -> str:
     target = os.readlink(path)
-    if os.path.isabs(target) or not _inside(path.parent.relative_to(root).as_posix(), target):
+    if os.path.isabs(target) or not _inside(relfolder.rstrip("/") or ".", target):
         raise InputError(
             f"symlink {path} points outside {root} (to {target})",
             fix="replace it by a relative link inside the folder, or by the file itself",
@@ -131,7 +131,7 @@ def _inside(folder: str, link_target: str) -> bool:
     return resolved != ".." and not resolved.startswith("../") and not posixpath.isabs(resolved)
 
 
-def _tree_size(path: Path, info: os.stat_result) -> int:
+def _tree_size(path: str, info: os.stat_result) -> int:
     if not stat.S_ISDIR(info.st_mode):
         return info.st_size if stat.S_ISREG(info.st_mode) else 0
     total = 0

@@ -740,7 +740,7 @@ def _refuse_secrets_in_depot(collected: archive.Collected) -> None:
         if entry.kind == "file":
             relpath = entry.arcname.split("/", 1)[-1]  # without the .julia/ prefix
             third_party = secrets.is_third_party_depot_path(relpath)
-            finding = secrets.check(relpath, entry.size, entry.path.read_bytes, third_party=third_party, scan_content=not third_party)
+            finding = secrets.check(relpath, entry.size, Path(entry.path).read_bytes, third_party=third_party, scan_content=not third_party)
             if finding:
                 findings.append(finding)
     secrets.raise_if_found(
