@@ -195,6 +195,9 @@ class Example:
 
 
 def noop_row(example: Example, runs: int) -> Row:
+    # Bytecode as an installed wheel has it (pip compiles at install): an editable checkout run with
+    # PYTHONDONTWRITEBYTECODE would otherwise compile every module on every start.
+    run(PYTHON, "-m", "compileall", "-q", ROOT / "juliapack")
     first = median_time(lambda: example.juliapack("build", "--no-verify"), 1)
     noop = median_time(lambda: example.juliapack("build", "--no-verify"), runs)
     ratio = noop / first

@@ -2,7 +2,8 @@
 
 The only side effect is the cache under ``cache_dir/julia/``:
 
-    versions/<hash of the URL>.json       the last versions.json read from that URL (offline fallback)
+    versions/<hash of the URL>.json       the last versions.json read from that URL (reused for ten
+                                          minutes, and as the fallback when offline)
     <sha256>/<filename>                   a tarball whose sha256 matched versions.json
     <sha256>/<filename>.partial           an unfinished download, resumed with an HTTP Range request
     <sha256>/.lock                        held while one process downloads into that folder
@@ -30,15 +31,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, Callable, Iterator, Mapping
-
-import httpx
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Mapping
 
 from juliapack import __version__
 from juliapack.config import OFFICIAL_JULIA_BASE, OFFICIAL_VERSIONS_URL
 from juliapack.errors import ChecksumMismatch, ConfigError, InputError, RemoteError
 from juliapack.fsutil import atomic_output, map_disk_full, sha256_file
 from juliapack.report import NullReporter, Reporter
+
+if TYPE_CHECKING:
+    import httpx  # imported where a request is made: a rebuild answered from the caches never needs it
 
 TRIPLET = "x86_64-linux-gnu"  # musl builds also say os = "linux": the triplet tells them apart
 KIND = "archive"
@@ -48,6 +50,9 @@ DEFAULT_RETRIES = 5  # download attempts after the first
 VERSIONS_RETRIES = 1  # versions.json: fall back to the cached copy quickly when offline
 BACKOFF_BASE = 1.0  # seconds; doubled per failed attempt
 BACKOFF_MAX = 30.0
+# How long a cached versions.json answers a spec like "1.10" without asking again, as pip's index cache
+# does (PyPI says max-age=600): back-to-back builds skip the request, a new patch shows within minutes.
+VERSIONS_MAX_AGE = 600.0
 CHUNK = 1 << 16
 
 Sleep = Callable[[float], None]
@@ -313,20 +318,21 @@ def load_versions(
     reporter: Reporter = NullReporter(),
     sleep: Sleep = time.sleep,
     wanted: str | None = None,
+    max_age: float = VERSIONS_MAX_AGE,
 ) -> dict[str, Any]:
     """versions.json from ``url`` (a local path or file:// URL is read as is).
 
-    An http(s) copy is cached per URL. When ``wanted`` is an exact version found in the cached copy, the
-    cache answers without network (published releases never change); otherwise the URL is read again,
-    and if that fails the cached copy is used with a warning.
+    An http(s) copy is cached per URL. The cache answers without network when ``wanted`` is an exact
+    version it lists (published releases never change), or, for any other ``wanted``, when it is younger
+    than ``max_age`` seconds. Otherwise the URL is read again, and if that fails the cached copy is used
+    with a warning.
     """
     local = _local_path(url)
     if local is not None:
         return _parse_versions(_read_local(local, what="versions.json"), source=str(local))
     cache = _versions_cache_path(cache_dir, url)
     cached = _read_cached_versions(cache)
-    exact = parse_version(wanted) if wanted else None
-    if cached is not None and exact is not None and exact.patch is not None and exact.text in cached:
+    if cached is not None and _cache_answers(cached, cache, wanted, max_age=max_age):
         return cached
     try:
         fetch = functools.partial(_get_bytes, client, url)
@@ -341,6 +347,17 @@ def load_versions(
     with atomic_output(cache) as stream:
         stream.write(raw)
     return data
+
+
+def _cache_answers(cached: dict[str, Any], cache: Path, wanted: str | None, *, max_age: float) -> bool:
+    exact = parse_version(wanted) if wanted else None
+    if exact is not None and exact.patch is not None:
+        return exact.text in cached  # one named exactly but missing may have been published since
+    try:
+        age = time.time() - cache.stat().st_mtime
+    except OSError:
+        return False
+    return 0 <= age < max_age
 
 
 def _versions_cache_path(cache_dir: Path, url: str) -> Path:
@@ -397,6 +414,8 @@ def _check_status(response: httpx.Response, url: str) -> None:
 
 
 def _get_bytes(client: httpx.Client, url: str) -> bytes:
+    import httpx
+
     try:
         response = client.get(url)
     except httpx.TransportError as error:
@@ -472,6 +491,8 @@ def _is_verified(path: Path, release: JuliaRelease) -> bool:
 
 def _download_once(release: JuliaRelease, partial: Path, *, client: httpx.Client, reporter: Reporter) -> None:
     """One GET, resuming from ``partial`` with a Range request; raises _Transient when it stops short."""
+    import httpx
+
     offset = _resume_offset(partial, release.size)
     if offset == release.size:
         return  # complete already (a run stopped before verifying); the checksum decides
@@ -632,6 +653,8 @@ else:
 
 def new_client() -> httpx.Client:
     """The production HTTP client: follows redirects, honours proxy variables, patient reads."""
+    import httpx
+
     return httpx.Client(
         follow_redirects=True,
         timeout=httpx.Timeout(60.0, connect=15.0),

@@ -10,9 +10,12 @@ import copy
 import hashlib
 import http.server
 import json
+import os
 import re
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +27,7 @@ import pytest
 from juliapack.config import OFFICIAL_JULIA_BASE, OFFICIAL_VERSIONS_URL
 from juliapack.errors import ChecksumMismatch, ConfigError, ExitCode, InputError, RemoteError
 from juliapack.julia_dist import (
+    VERSIONS_MAX_AGE,
     JuliaRelease,
     cache_entry,
     compiled_dir_name,
@@ -415,9 +419,16 @@ def test_local_versions_json_that_does_not_exist_is_an_input_error(tmp_path, off
 # --------------------------------------------------------------------------- versions.json cache
 
 
+def age_cached_versions(cache_dir: Path, seconds: float) -> None:
+    [cached] = (cache_dir / "julia" / "versions").iterdir()
+    then = time.time() - seconds
+    os.utime(cached, (then, then))
+
+
 def test_versions_json_is_cached_and_reused_with_a_warning_when_the_server_is_gone(server, client, tmp_path):
     url = serve_versions(server, VERSIONS)
     assert resolve_release("1.10", cache_dir=tmp_path, client=client, versions_url=url).version == "1.10.5"
+    age_cached_versions(tmp_path, VERSIONS_MAX_AGE + 1)
     server.stop()
     reporter, sleeps = RecordingReporter(), []
     release = resolve_release("1.10", cache_dir=tmp_path, client=client, versions_url=url, reporter=reporter, sleep=sleeps.append)
@@ -434,6 +445,28 @@ def test_exact_version_in_the_cached_copy_needs_no_request(server, client, tmp_p
     release = resolve_release("1.10.4", cache_dir=tmp_path, client=client, versions_url=url)
     assert release.version == "1.10.4"
     assert len(server.state.hits) == 1
+
+
+def test_a_cached_copy_younger_than_max_age_answers_a_minor_spec_without_a_request(server, client, tmp_path):
+    url = serve_versions(server, VERSIONS)
+    assert resolve_release("1.11", cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.1"
+    serve_versions(server, {**VERSIONS, "1.11.2": VERSIONS["1.11.1"]})
+    age_cached_versions(tmp_path, VERSIONS_MAX_AGE - 60)
+    assert resolve_release("1.11", cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.1"
+    assert len(server.state.hits) == 1
+    age_cached_versions(tmp_path, VERSIONS_MAX_AGE + 1)  # the patch released meanwhile shows once it is stale
+    assert resolve_release("1.11", cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.2"
+    assert len(server.state.hits) == 2
+    assert resolve_release("1.11", cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.2"
+    assert len(server.state.hits) == 2  # the new copy is fresh again
+
+
+def test_a_cached_copy_dated_in_the_future_is_read_again(server, client, tmp_path):
+    url = serve_versions(server, VERSIONS)
+    load_versions(url, cache_dir=tmp_path, client=client, wanted="1.10")
+    age_cached_versions(tmp_path, -3600)  # a clock set back since: its age says nothing
+    load_versions(url, cache_dir=tmp_path, client=client, wanted="1.10")
+    assert len(server.state.hits) == 2
 
 
 def test_version_missing_from_the_cached_copy_refreshes_it(server, client, tmp_path):
@@ -459,6 +492,7 @@ def test_unreachable_server_without_a_cached_copy_is_a_remote_error(tmp_path, cl
 def test_a_non_json_answer_falls_back_to_the_cache_or_fails_clearly(server, client, tmp_path):
     url = serve_versions(server, VERSIONS)
     load_versions(url, cache_dir=tmp_path / "warm", client=client, wanted="1.10")
+    age_cached_versions(tmp_path / "warm", VERSIONS_MAX_AGE + 1)
     server.state.files["/bin/versions.json"] = b"<html>captive portal</html>"
     reporter = RecordingReporter()
     data = load_versions(url, cache_dir=tmp_path / "warm", client=client, reporter=reporter, wanted="1.10")
@@ -731,3 +765,10 @@ def test_no_import_time_client():
     import juliapack.julia_dist as module
 
     assert not any(isinstance(value, httpx.Client) for value in vars(module).values())
+
+
+def test_httpx_is_imported_only_when_a_request_is_made():
+    """A rebuild answered from the caches never loads it (a sixth of a no-op rebuild's time)."""
+    script = "import sys, juliapack.cli, juliapack.build; print('httpx' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["False"]
