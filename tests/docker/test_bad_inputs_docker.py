@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,28 +22,15 @@ import pytest
 
 from juliapack import archive
 from juliapack.lockfile import read_lock, write_lock
-from tests.unit.helpers import fake_token, snapshot
+from tests.unit.helpers import Ran, check_error_line, closed_port_url, fake_token, snapshot, table, temp_files
 
 pytestmark = pytest.mark.slow
 
-PROGRESS = ("==> ", "  ", "warning: ")
 NO_IMAGE = "juliapack-no-such-image:1"
 
 
 def leftovers(root: Path) -> list[str]:
-    patterns = ("**/.staging-*", "**/*.partial", "**/juliapack-verify-*", "**/.*.tmp")
-    return sorted(str(path.relative_to(root)) for pattern in patterns for path in root.glob(pattern))
-
-
-def check_error_line(stderr: str) -> str:
-    """The last line is the only error and has a what and a fix; everything before it is progress."""
-    assert "Traceback" not in stderr, stderr
-    *before, last = stderr.splitlines() or [""]
-    assert last.startswith("error: "), stderr
-    what, _, fix = last.removeprefix("error: ").partition(" — ")
-    assert what.strip() and fix.strip(), last
-    assert all(line.startswith(PROGRESS) for line in before), stderr
-    return last
+    return sorted(str(path.relative_to(root)) for path in temp_files(root))
 
 
 # --------------------------------------------------------------------------- changes to a copy of the workspace
@@ -107,22 +93,6 @@ CASES: dict[str, Case] = {
 }
 
 
-@dataclass
-class Ran:
-    root: Path
-    code: int
-    stdout: str
-    stderr: str
-    before: dict[str, str]
-    after: dict[str, str]
-
-
-def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
-
-
 @pytest.fixture(scope="module")
 def ran(built, julia_mirror_url, tmp_path_factory) -> dict[str, Ran]:
     results = {}
@@ -138,10 +108,7 @@ def ran(built, julia_mirror_url, tmp_path_factory) -> dict[str, Ran]:
     return results
 
 
-@pytest.mark.parametrize(
-    "name, case",
-    [pytest.param(n, c, id=n, marks=[pytest.mark.xfail(strict=True, reason=c.bug)] if c.bug else []) for n, c in CASES.items()],
-)
+@pytest.mark.parametrize("name, case", table(CASES))
 def test_a_bad_input_is_one_line_its_exit_code_and_no_partial_output(ran, name: str, case: Case) -> None:
     done = ran[name]
     assert done.code == case.code, done.stderr

@@ -1,4 +1,5 @@
-"""Small builders the unit tests share: Julia projects on disk, configs, locks, tarballs, fake tokens."""
+"""Small builders the tests share: Julia projects on disk, configs, locks, tarballs, fake tokens, and the
+contract every bad input is held to (one error line, no partial output)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ import dataclasses
 import hashlib
 import io
 import os
+import socket
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
+
+import pytest
 
 from juliapack.config import BuildConfig, LayerNames
 from juliapack.lockfile import LayerFile, Lock
@@ -196,3 +202,49 @@ def snapshot(root: Path) -> dict[str, str]:
         else:
             found[relpath] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
+
+
+def closed_port_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+# --------------------------------------------------------------------------- bad inputs: one error line, nothing left behind
+
+PROGRESS = ("==> ", "  ", "warning: ")  # what may come before the error line
+TEMP_PATTERNS = ("**/.staging-*", "**/*.partial", "**/juliapack-verify-*", "**/.*.tmp")  # juliapack's temp files
+
+
+@dataclass
+class Ran:
+    """One command of a bad-input table: where it ran, what it said, the watched folder before and after."""
+
+    root: Path
+    code: int
+    stdout: str
+    stderr: str
+    before: dict[str, str]
+    after: dict[str, str]
+
+
+def temp_files(root: Path) -> set[Path]:
+    return {path for pattern in TEMP_PATTERNS for path in root.glob(pattern)}
+
+
+def check_error_line(stderr: str) -> str:
+    """The last line is the only error and has a what and a fix; everything before it is progress."""
+    assert "Traceback" not in stderr, stderr
+    *before, last = stderr.splitlines() or [""]
+    assert last.startswith("error: "), stderr
+    what, _, fix = last.removeprefix("error: ").partition(" — ")
+    assert what.strip() and fix.strip(), f"not `error: <what> — <how to fix>`: {last}"
+    assert all(line.startswith(PROGRESS) for line in before), stderr  # progress only: no second error, no wrapped line
+    return last
+
+
+def table(cases: Mapping) -> list:
+    """pytest params named after the cases; a case with a ``bug`` is a strict xfail."""
+    return [pytest.param(name, case, id=name, marks=[pytest.mark.xfail(strict=True, reason=case.bug)] if case.bug else []) for name, case in cases.items()]

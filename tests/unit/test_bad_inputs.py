@@ -30,7 +30,7 @@ import pytest
 from juliapack.fsutil import sha256_file
 from juliapack.lockfile import read_lock, write_lock
 from testbed.fake_kaggle import FakeKaggle
-from tests.unit.helpers import fake_token, make_lock, member, snapshot, write_tarball
+from tests.unit.helpers import Ran, check_error_line, fake_token, make_lock, member, snapshot, table, temp_files, write_tarball
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "Inference"
@@ -38,7 +38,6 @@ USER, KEY = "alice", "alice-key-7c1d0e"
 OTHER, OTHER_KEY = "bob", "bob-key-2f9a41"
 NO_DOCKER = "unix:///nonexistent.sock"
 PARALLEL = 6
-PROGRESS = ("==> ", "  ", "warning: ")  # what may come before the error line
 COMMANDS = ("build", "notebook", "verify", "upload", "push", "status", "fetch")
 
 pytestmark = pytest.mark.slow  # ~80 runs of the CLI, six at a time: about half a minute
@@ -370,21 +369,10 @@ DEBUG = ("build-pull-sometimes", "notebook-dist-missing", "fetch-no-credentials"
 # --------------------------------------------------------------------------- running the table
 
 
-@dataclass
-class Ran:
-    sandbox: Path
-    code: int
-    stdout: str
-    stderr: str
-    before: dict[str, str]
-    after: dict[str, str]
-
-
 def leftovers(root: Path) -> list[str]:
     """Temp files juliapack writes on the way to a result, anywhere in the sandbox, and any file at all in
     its HOME, TMPDIR and cache: none may survive a failure."""
-    patterns = ("**/.staging-*", "**/*.partial", "**/juliapack-verify-*", "**/.*.tmp")
-    found = {path for pattern in patterns for path in root.glob(pattern)}
+    found = temp_files(root)
     found |= {path for folder in ("home", "tmp", "cache") for path in (root / folder).rglob("*") if not path.is_dir()}
     return sorted(str(path.relative_to(root)) for path in found)
 
@@ -419,10 +407,6 @@ def ran(tmp_path_factory, fake) -> dict[str, Ran]:
         return dict(pool.map(run, prepared))
 
 
-def table(cases: Mapping[str, Case]):
-    return [pytest.param(name, case, id=name, marks=[pytest.mark.xfail(strict=True, reason=case.bug)] if case.bug else []) for name, case in cases.items()]
-
-
 # --------------------------------------------------------------------------- the contract
 
 
@@ -431,21 +415,17 @@ def test_a_bad_input_is_one_line_its_exit_code_and_no_partial_output(ran, name: 
     done = ran[name]
     assert "Traceback" not in done.stderr, done.stderr
     assert done.code == case.code, done.stderr
-    *before, last = done.stderr.splitlines() or [""]
-    assert last.startswith("error: "), done.stderr
-    what, _, fix = last.removeprefix("error: ").partition(" — ")
-    assert what.strip() and fix.strip(), f"not `error: <what> — <how to fix>`: {last}"
-    assert all(line.startswith(PROGRESS) for line in before), done.stderr  # progress only: no second error, no wrapped line
+    last = check_error_line(done.stderr)
     for text in case.says:
         assert text in last
     assert done.stdout == ""
     assert done.after == done.before, "the working folder changed"
-    assert leftovers(done.sandbox) == []
+    assert leftovers(done.root) == []
 
 
 def last_line(done: Ran) -> str:
     """The error line, with the sandbox's own path taken out."""
-    return done.stderr.splitlines()[-1].replace(str(done.sandbox), "<sandbox>")
+    return done.stderr.splitlines()[-1].replace(str(done.root), "<sandbox>")
 
 
 @pytest.mark.parametrize("name", DEBUG)
@@ -454,7 +434,7 @@ def test_debug_adds_the_traceback_and_keeps_the_line_and_the_code(ran, name: str
     assert debug.code == plain.code == CASES[name].code
     assert "Traceback (most recent call last):" in debug.stderr
     assert last_line(debug) == last_line(plain)
-    assert debug.after == debug.before and leftovers(debug.sandbox) == []
+    assert debug.after == debug.before and leftovers(debug.root) == []
 
 
 def test_the_table_covers_every_command_and_every_class() -> None:

@@ -43,6 +43,7 @@ from juliapack.julia_dist import (
     versions_url_for,
 )
 from juliapack.report import RecordingReporter
+from tests.unit.helpers import closed_port_url
 
 FIXTURE = Path(__file__).parent / "fixtures" / "versions.json"
 VERSIONS = json.loads(FIXTURE.read_text())
@@ -219,13 +220,6 @@ class Bar:
 
     def __exit__(self, *exc):
         return None
-
-
-def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 def release_for(url: str, payload: bytes = PAYLOAD, version: str = "1.5.3") -> JuliaRelease:
