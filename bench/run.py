@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import gen_depot  # noqa: E402
 from testbed import workspace  # noqa: E402
+from testbed.cache import cache_root, read_env_file  # noqa: E402
 
 PYTHON = sys.executable
 TOO_QUICK = 0.1  # seconds: a baseline faster than this is not compared (start-up noise)
@@ -68,12 +68,7 @@ def run(*args, env=None, cwd=None, check=True) -> subprocess.CompletedProcess:
 
 
 def testbed_env() -> dict[str, str]:
-    cache = Path(os.environ.get("JULIAPACK_TESTBED_CACHE", Path.home() / ".cache" / "juliapack-testbed"))
-    values = {}
-    for line in (cache / "testbed.env").read_text().splitlines():
-        key, _, value = line.partition("=")
-        values[key] = value
-    return values
+    return read_env_file(cache_root() / "testbed.env")
 
 
 def serve(folder: Path) -> tuple[subprocess.Popen, str]:

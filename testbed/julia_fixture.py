@@ -33,6 +33,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from cache import cache_root  # noqa: E402
 from debian_mirror import debian_mirror  # noqa: E402
 
 JULIA_VERSION = "1.5.3"
@@ -65,11 +66,6 @@ LIB_DIRS = (LIB_DIR, f"{LIB_DIR}/julia")
 
 def log(message: str) -> None:
     print(f"julia_fixture: {message}", file=sys.stderr, flush=True)
-
-
-def cache_root() -> Path:
-    default = Path.home() / ".cache" / "juliapack-testbed"
-    return Path(os.environ.get("JULIAPACK_TESTBED_CACHE", default))
 
 
 def input_hash() -> str:

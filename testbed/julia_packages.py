@@ -32,6 +32,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from cache import cache_root  # run as a script: its folder is on sys.path
+
 HERE = Path(__file__).resolve().parent
 SOURCES = HERE / "packages" / "TinyModel"
 EXAMPLE_MANIFEST = HERE.parent / "examples" / "Inference" / "Manifest.toml"
@@ -52,11 +54,6 @@ GIT_IDENTITY = {
 
 def log(message: str) -> None:
     print(f"julia_packages: {message}", file=sys.stderr, flush=True)
-
-
-def cache_root() -> Path:
-    default = Path.home() / ".cache" / "juliapack-testbed"
-    return Path(os.environ.get("JULIAPACK_TESTBED_CACHE", default))
 
 
 def input_hash() -> str:

@@ -12,17 +12,13 @@ from pathlib import Path
 import pytest
 
 from testbed import workspace
+from testbed.cache import cache_root, read_env_file
 
 # testcontainers starts a reaper image first, which no registry here can provide; we clean up ourselves.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-
-
-def testbed_cache() -> Path:
-    default = Path.home() / ".cache" / "juliapack-testbed"
-    return Path(os.environ.get("JULIAPACK_TESTBED_CACHE", default))
 
 
 @dataclass(frozen=True)
@@ -36,15 +32,6 @@ class Testbed:
     REPOS_MOUNT = workspace.REPOS_MOUNT
     REGISTRY_URL = workspace.REGISTRY_URL
 
-
-
-def _read_env_file(path: Path) -> dict[str, str]:
-    values = {}
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and not line.startswith("#"):
-            values[key.strip()] = value.strip()
-    return values
 
 
 def docker_engine_or_skip():
@@ -68,10 +55,10 @@ def docker_client():
 
 @pytest.fixture(scope="session")
 def testbed(docker_client) -> Testbed:
-    env_file = testbed_cache() / "testbed.env"
+    env_file = cache_root() / "testbed.env"
     if not env_file.is_file():
         pytest.fail(f"test bed not set up ({env_file} missing): run bash testbed/setup.sh")
-    values = _read_env_file(env_file)
+    values = read_env_file(env_file)
     bed = Testbed(
         image=values["JULIAPACK_TESTBED_IMAGE"],
         base_image=values["JULIAPACK_TESTBED_BASE_IMAGE"],
