@@ -19,7 +19,7 @@ of the real shared libraries in the test bed's Julia tarball (libLLVM, libjulia,
 they compress, and cost gzip and zstd time, as machine code does; the old-style `.ji` caches are half
 zeros, as serialized Julia caches largely are.
 Also writes report.tsv (what build's artifacts.jl reports: packages and artifacts the Manifest uses),
-so `build.depot_filter` can prune it as juliapack does. About 3.6 GB, 34,000 files.
+so `build.depot.depot_filter` can prune it as juliapack does. About 3.6 GB, 34,000 files.
 
 Usage: python bench/gen_depot.py OUT JULIA_TARBALL [--scale 1.0] [--seed 1]
 """

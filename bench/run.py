@@ -81,11 +81,12 @@ def serve(folder: Path) -> tuple[subprocess.Popen, str]:
 PACK = """
 import json, re, sys, time
 from pathlib import Path
-from juliapack import archive, build
+from juliapack import archive
+from juliapack.build.depot import DepotReport, depot_filter
 root, target, prefix, report = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
 drop = archive.keep_everything
 if report:
-    drop = build.depot_filter(build.DepotReport.read(Path(report)), compiled=sys.argv[5], project_name="Inference", keep_registries=False)
+    drop = depot_filter(DepotReport.read(Path(report)), compiled=sys.argv[5], project_name="Inference", keep_registries=False)
 started = time.monotonic()
 written, collected = archive.pack_tree(root, target, codec="zstd", mtime=0, prefix=prefix, drop=drop)
 peak_kb = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))  # this process only
@@ -265,7 +266,7 @@ julia -t auto --project=/tmp/Inference /tmp/Inference/src/Inference.jl --model /
 def first_output_row(example: Example, scratch: Path, image: str, runs: int) -> Row:
     """Time to the entry point's first output, from the datasets as mounted: juliapack's layers vs the seed's."""
     from juliapack import archive
-    from juliapack.lockfile import read_lock
+    from juliapack.workflow.lock import read_lock
 
     lock = read_lock(example.root / "dist")
     seed = scratch / "seed"
@@ -304,7 +305,7 @@ def julia_tarball(example: Example) -> Path:
 
 
 def prune_rows(example: Example, generated: Path, scratch: Path, naive_generated: Path, runs: int) -> list[Row]:
-    from juliapack.lockfile import read_lock
+    from juliapack.workflow.lock import read_lock
 
     naive = scratch / "testbed-depot.tgz"
     run("tar", "czf", naive, "-C", example.depot.parent, "depot")

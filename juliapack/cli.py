@@ -21,6 +21,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from juliapack import __version__
 from juliapack.errors import ExitCode, JuliapackError
+from juliapack.report import human_size
 
 HELP = """\
 Pack a Julia inference pipeline for a Kaggle code competition, where the internet is off.
@@ -114,13 +115,6 @@ def _flags(**values: object) -> dict[str, object]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def _mb(size: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:,.1f} {unit}"
-    return f"{size} B"
-
-
 @app.command()
 def build(
     project: Optional[Path] = typer.Argument(None, help="The Julia project folder (holds Project.toml and Manifest.toml)."),
@@ -173,9 +167,9 @@ def build(
     else:
         stdout.print(f"built {lock.project_name} with Julia {lock.julia_version} in {result.seconds:.1f} s → {cfg.out}")
         for layer in lock.layers:
-            stdout.print(f"  {layer.file:<12} {_mb(layer.size):>12}  {layer.codec:<5} → {layer.dest}")
+            stdout.print(f"  {layer.file:<12} {human_size(layer.size):>12}  {layer.codec:<5} → {layer.dest}")
         for reason, size in result.pruned.items():
-            stdout.print(f"  pruned from the depot: {reason}: {_mb(size)}")
+            stdout.print(f"  pruned from the depot: {reason}: {human_size(size)}")
     if cfg.verify and configs.has_section("notebook", config_path=config):
         _notebook_and_verify(lock, config, reporter, unchanged=result.noop)
 
@@ -185,10 +179,10 @@ def _notebook_and_verify(lock, config: Optional[Path], reporter: ConsoleReporter
     unless the last rehearsal passed for exactly this build."""
     from juliapack import config as configs
     from juliapack import notebook as notebooks
-    from juliapack import rehearse
+    from juliapack import verify as rehearsal
 
     cfg = configs.load_notebook({}, config_path=config)
-    if unchanged and rehearse.passed_before(cfg.out / "verify", lock.fingerprint):
+    if unchanged and rehearsal.passed_before(cfg.out / "verify", lock.fingerprint):
         stdout.print("verify: the last offline rehearsal of this build passed (--force to build and rehearse again)")
         return
     plan = notebooks.plan_notebook(cfg, lock, owner=_owner(cfg.identity.owner, cfg.dist), dist=cfg.dist)
@@ -199,7 +193,7 @@ def _notebook_and_verify(lock, config: Optional[Path], reporter: ConsoleReporter
 
 def _owner(identity_owner: str | None, dist: Path) -> str:
     """Who owns the datasets and the kernel: --owner, else the configured Kaggle user, else the last upload's."""
-    from juliapack.datasets import read_upload_state
+    from juliapack.workflow.uploads import read_upload_state
     from juliapack.errors import CredentialsError
     from juliapack.kaggle_api import configured_username
 
@@ -250,7 +244,7 @@ def notebook(
     """
     from juliapack import config as configs
     from juliapack import notebook as notebooks
-    from juliapack.lockfile import read_lock
+    from juliapack.workflow.lock import read_lock
     from juliapack.project import project_name
 
     cfg = configs.load_notebook(
@@ -297,10 +291,10 @@ def verify(
 
 
 def _verify(cfg, reporter: ConsoleReporter) -> None:
-    from juliapack import rehearse
+    from juliapack import verify as rehearsal
 
     owner = cfg.identity.owner or "juliapack-verify"  # mount paths depend on slugs only
-    result = rehearse.verify(cfg, owner=owner, out=cfg.out / "verify", reporter=reporter)
+    result = rehearsal.verify(cfg, owner=owner, out=cfg.out / "verify", reporter=reporter)
     for role, seconds in result.unpack_seconds.items():
         stdout.print(f"  unpack {role:<6} {seconds:6.2f} s")
     if result.first_output_seconds is not None:
@@ -310,7 +304,7 @@ def _verify(cfg, reporter: ConsoleReporter) -> None:
         stdout.print(f"    rebuilt {name}")
     for attempt in result.network_attempts:
         stdout.print(f"    {attempt}")
-    rehearse.raise_if_failed(result)
+    rehearsal.raise_if_failed(result)
     stdout.print(f"verify passed; submission: {result.submission}; executed notebook: {result.executed}")
 
 
@@ -334,10 +328,11 @@ def upload(
     """
     from juliapack import config as configs
     from juliapack import upload as uploads
+    from juliapack.config.values import as_dataset_ref
 
     owner = slug = None
     if dataset:
-        owner, _, slug = configs.as_dataset_ref(dataset, configs.Source("--dataset")).partition("/")
+        owner, _, slug = as_dataset_ref(dataset, configs.Source("--dataset")).partition("/")
     flags = _flags(
         dist=str(dist) if dist else None, owner=owner, slug=slug, model=str(model) if model else None,
         model_dataset=model_dataset, public=public, message=message,
@@ -346,9 +341,9 @@ def upload(
     result = uploads.upload(cfg, reporter=ConsoleReporter())
     for outcome in result.datasets:
         version = f"version {outcome.version}" if outcome.version is not None else "version ?"
-        stdout.print(f"  {outcome.action:<10} {outcome.plan.ref:<44} {version:<11} {_mb(outcome.bytes_sent):>12} sent  {outcome.url}")
+        stdout.print(f"  {outcome.action:<10} {outcome.plan.ref:<44} {version:<11} {human_size(outcome.bytes_sent):>12} sent  {outcome.url}")
     share = result.bytes_sent / result.full_bytes if result.full_bytes else 0.0
-    stdout.print(f"sent {_mb(result.bytes_sent)} of {_mb(result.full_bytes)} ({share:.1%} of a full upload)")
+    stdout.print(f"sent {human_size(result.bytes_sent)} of {human_size(result.full_bytes)} ({share:.1%} of a full upload)")
 
 
 @app.command()
@@ -408,7 +403,7 @@ def fetch(
         stdout.print(f"  {path}")
     if result.log:
         stdout.print(f"  {result.log} (log)")
-    stdout.print(f"{cfg.kernel}: {result.state.label}; {len(result.files)} files, {_mb(result.bytes_received)} → {cfg.out}")
+    stdout.print(f"{cfg.kernel}: {result.state.label}; {len(result.files)} files, {human_size(result.bytes_received)} → {cfg.out}")
     if result.state.finished and not result.state.succeeded:
         stderr.print(f"warning: the run {result.state.label}; its log is in {result.log or cfg.out}", markup=False)
 

@@ -11,14 +11,26 @@ import collections
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Iterator, Mapping
 
-from juliapack.config import Mount
 from juliapack.errors import BuildFailed, DockerUnavailable, EnvironmentProblem, JuliapackError
 from juliapack.report import NullReporter, Reporter
 
 LABEL = "juliapack"
 TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A bind mount: a host path seen at ``target`` inside a container."""
+
+    source: Path
+    target: str
+    read_only: bool = True
+
+    def spec(self) -> str:
+        return f"{self.source}:{self.target}:{'ro' if self.read_only else 'rw'}"
 
 
 @dataclass(frozen=True)
@@ -126,7 +138,8 @@ class Container:
     def id(self) -> str:
         return self.container.id
 
-    def exec(self, script: str, *, env: Mapping[str, str] | None = None, workdir: str | None = None) -> ExecResult:
+    def exec(self, script: str, *, env: Mapping[str, str] | None = None, workdir: str | None = None, quiet: bool = False) -> ExecResult:
+        """Run ``script`` with bash; its output goes to the reporter line by line unless ``quiet``."""
         import docker
 
         api = self.client.api
@@ -142,7 +155,8 @@ class Container:
             )
             for line in _lines(api.exec_start(handle["Id"], stream=True)):
                 tail.append(line)
-                self.reporter.log(line)
+                if not quiet:
+                    self.reporter.log(line)
             exit_code = api.exec_inspect(handle["Id"]).get("ExitCode")
         except docker.errors.DockerException as error:
             if self._still_running():
@@ -201,43 +215,42 @@ def _lines(chunks) -> Iterator[str]:
         yield pending.decode("utf-8", "replace")
 
 
-@contextmanager
-def running(
-    client,
-    image: str,
-    *,
-    mounts: Sequence[Mount] = (),
-    env: Mapping[str, str] | None = None,
-    network: str = "bridge",
-    keep: bool = False,
-    reporter: Reporter = NullReporter(),
-    purpose: str = "build",
-    project: str = "",
-) -> Iterator[Container]:
-    """An idle container of ``image``; removed on exit (also on errors and Ctrl-C) unless ``keep``.
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What a container is started with; a build plan or a rehearsal names exactly this."""
 
-    Labelled ``juliapack=<purpose>`` and ``juliapack.project=<project folder>``."""
+    image: str
+    mounts: tuple[Mount, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    network: str = "bridge"
+    purpose: str = "build"  # the juliapack=<purpose> label
+    project: str = ""  # the juliapack.project label: find a kept container by its project folder
+
+
+@contextmanager
+def running(client, spec: ContainerSpec, *, keep: bool = False, reporter: Reporter = NullReporter()) -> Iterator[Container]:
+    """An idle container as ``spec`` says; removed on exit (also on errors and Ctrl-C) unless ``keep``."""
     import docker
 
     try:
         container = client.containers.create(
-            image,
+            spec.image,
             command=["sleep", "infinity"],
-            mounts=[docker.types.Mount(m.target, str(m.source), type="bind", read_only=m.read_only) for m in mounts],
-            environment=dict(env or {}),
-            network_mode=network,
-            labels={LABEL: purpose, f"{LABEL}.project": project},  # find a kept container by its project
+            mounts=[docker.types.Mount(m.target, str(m.source), type="bind", read_only=m.read_only) for m in spec.mounts],
+            environment=dict(spec.env),
+            network_mode=spec.network,
+            labels={LABEL: spec.purpose, f"{LABEL}.project": spec.project},
             working_dir="/",
         )
     except docker.errors.ImageNotFound as error:
-        raise EnvironmentProblem(f"image {image} is not present", fix=f"run `docker pull {image}` or use --pull missing") from error
+        raise EnvironmentProblem(f"image {spec.image} is not present", fix=f"run `docker pull {spec.image}` or use --pull missing") from error
     except docker.errors.DockerException as error:
-        raise _cannot_start(image, error) from error
+        raise _cannot_start(spec.image, error) from error
     try:  # from here on the container exists, so it is removed whatever happens
         try:
             container.start()
         except docker.errors.DockerException as error:
-            raise _cannot_start(image, error) from error
+            raise _cannot_start(spec.image, error) from error
         yield Container(client, container, reporter)
     finally:
         if keep:

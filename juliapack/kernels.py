@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from juliapack.config import FetchConfig, PushConfig, Source, as_kernel_ref, slugify
+from juliapack.config import FetchConfig, PushConfig, Source
+from juliapack.config.values import as_kernel_ref
 from juliapack.errors import ConfigError, InputError, KaggleError, RunFailed
 from juliapack.fsutil import write_text_atomic
-from juliapack.kaggle_api import KaggleClient, SavedKernel
+from juliapack.kaggle_api import KaggleClient, KernelPush, SavedKernel
 from juliapack.report import NullReporter, Reporter
+from juliapack.workflow.names import slugify
 
 METADATA_NAME = "kernel-metadata.json"
 FIRST_POLL = 10.0
@@ -76,6 +78,9 @@ class KernelFolder:
     dataset_sources: list[str]
     competition_sources: list[str]
     kernel_sources: list[str]
+    model_sources: list[str]
+    machine_shape: str | None
+    docker_image_pinning_type: str | None
 
 
 def read_kernel_folder(folder: Path) -> KernelFolder:
@@ -106,6 +111,9 @@ def read_kernel_folder(folder: Path) -> KernelFolder:
         dataset_sources=_refs(meta, "dataset_sources", meta_path),
         competition_sources=_names(meta, "competition_sources", meta_path),
         kernel_sources=_refs(meta, "kernel_sources", meta_path),
+        model_sources=_names(meta, "model_sources", meta_path),
+        machine_shape=_optional_text(meta, "machine_shape", meta_path),
+        docker_image_pinning_type=_pinning(meta, meta_path),
     )
 
 
@@ -132,6 +140,20 @@ def _flag(meta: dict[str, Any], key: str, path: Path) -> bool:
     value = meta.get(key, False)
     if not isinstance(value, bool):
         raise InputError(f"{path}: '{key}' must be true or false", fix="fix the value")
+    return value
+
+
+def _optional_text(meta: dict[str, Any], key: str, path: Path) -> str | None:
+    value = meta.get(key)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise InputError(f"{path}: '{key}' must be a non-empty string", fix="fix the value, or rewrite the folder with 'juliapack notebook'")
+    return value
+
+
+def _pinning(meta: dict[str, Any], path: Path) -> str | None:
+    value = _optional_text(meta, "docker_image_pinning_type", path)
+    if value is not None and value not in ("original", "latest"):
+        raise InputError(f"{path}: docker_image_pinning_type '{value}' is not original or latest", fix="use \"original\" (the image it was first run with) or \"latest\"")
     return value
 
 
@@ -181,7 +203,7 @@ def push(cfg: PushConfig, *, client: KaggleClient | None = None, reporter: Repor
         reporter.warn(f"the title '{kernel.title}' does not make the slug of {kernel.ref}; Kaggle may name a new notebook after the title")
     client = client or KaggleClient.from_environment()
     reporter.step(f"Pushing {kernel.ref} ({'public' if cfg.public else 'private'}, internet off)")
-    return client.save_kernel(
+    push = KernelPush(
         ref=kernel.ref,
         title=kernel.title,
         text=kernel.text,
@@ -190,16 +212,20 @@ def push(cfg: PushConfig, *, client: KaggleClient | None = None, reporter: Repor
         private=not cfg.public,
         gpu=kernel.gpu,
         internet=False,
-        dataset_sources=kernel.dataset_sources,
-        competition_sources=kernel.competition_sources,
-        kernel_sources=kernel.kernel_sources,
+        dataset_sources=tuple(kernel.dataset_sources),
+        competition_sources=tuple(kernel.competition_sources),
+        kernel_sources=tuple(kernel.kernel_sources),
+        model_sources=tuple(kernel.model_sources),
+        machine_shape=kernel.machine_shape,
+        docker_image_pinning_type=kernel.docker_image_pinning_type,
     )
+    return client.kernels.save(push)
 
 
 def status(ref: str, *, client: KaggleClient | None = None) -> KernelState:
     client = client or KaggleClient.from_environment()
     owner, _, slug = ref.partition("/")
-    answer = client.kernel_status(owner, slug)
+    answer = client.kernels.status(owner, slug)
     return kernel_state(answer.state, answer.failure_message)
 
 
@@ -251,7 +277,7 @@ def fetch(cfg: FetchConfig, *, client: KaggleClient | None = None, reporter: Rep
             f"notebook {cfg.kernel} has not finished (it is {state.label})",
             fix="wait for it (juliapack status), or pass --force to fetch what is there now",
         )
-    output = client.kernel_output(owner, slug)
+    output = client.kernels.output(owner, slug)
     reporter.step(f"Fetching {len(output.files)} output files of {cfg.kernel} into {cfg.out}")
     cfg.out.mkdir(parents=True, exist_ok=True)
     files, total = [], 0
@@ -261,7 +287,7 @@ def fetch(cfg: FetchConfig, *, client: KaggleClient | None = None, reporter: Rep
             continue
         target = cfg.out / item.name
         with reporter.progress(item.name, total=None) as bar:
-            total += client.download(item.url, target, on_bytes=bar.advance)
+            total += client.kernels.download(item.url, target, on_bytes=bar.advance)
         files.append(target)
     log = None
     if output.log:

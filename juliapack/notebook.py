@@ -19,11 +19,12 @@ from typing import Any
 
 import nbformat
 
-from juliapack import __version__, archive, datasets
+from juliapack import __version__, archive
 from juliapack.config import NotebookConfig
-from juliapack.errors import ConfigError, InputError
+from juliapack.errors import InputError
 from juliapack.fsutil import write_json_atomic, write_text_atomic
-from juliapack.lockfile import LayerFile, Lock
+from juliapack.workflow.lock import LayerFile, Lock
+from juliapack.workflow.names import kernel_identity, model_file, plan_datasets
 from juliapack.resources import templates_root
 
 TEMPLATE = "notebook/submission.py"
@@ -66,34 +67,18 @@ class NotebookPlan:
         return f"{self.kernel_slug}.ipynb"
 
 
-def kernel_identity(cfg: NotebookConfig, project_name: str) -> tuple[str, str]:
-    """(title, slug) of the kernel, checked as Kaggle checks them: the title must resolve to the slug."""
-    from slugify import slugify  # the slugifier the kaggle client compares with
-
-    title = cfg.title or (cfg.kernel_slug.replace("-", " ") if cfg.kernel_slug else f"{project_name} submission")
-    slug = cfg.kernel_slug or slugify(title)
-    if slugify(title) != slug:
-        raise ConfigError(
-            f"the kernel title '{title}' resolves to the slug '{slugify(title)}', not '{slug}'",
-            fix="make the title match the slug (Kaggle derives the notebook's URL from the title), or drop kernel_slug",
-        )
-    if not 5 <= len(slug) <= 50 or not 5 <= len(title) <= 50:
-        raise ConfigError(f"the kernel title '{title}' (slug '{slug}') must have 5-50 characters", fix="choose another title")
-    return title, slug
-
-
 def plan_notebook(cfg: NotebookConfig, lock: Lock, *, owner: str, dist: Path) -> NotebookPlan:
-    model_file = datasets.model_file(cfg.model.path) if cfg.model and cfg.model.path else None
-    plans = datasets.plan_datasets(
+    model = model_file(cfg.model.path) if cfg.model and cfg.model.path else None
+    plans = plan_datasets(
         lock,
         owner=owner,
         identity=cfg.identity,
         overrides=cfg.datasets,
-        model=model_file,
+        model=model,
         model_dataset=cfg.model_dataset,
     )
     by_role = {plan.role: plan for plan in plans}
-    title, kernel_slug = kernel_identity(cfg, lock.project_name)
+    title, kernel_slug = kernel_identity(title=cfg.title, kernel_slug=cfg.kernel_slug, project_name=lock.project_name)
     layers = [_layer_config(layer, by_role[layer.role].slug) for layer in lock.layers]
     mounts = [Mounted(by_role[layer.role].slug, layer.file, dist / layer.file) for layer in lock.layers]
     refs = [by_role[role].ref for role in ("julia", "depot", "app")]
@@ -131,7 +116,7 @@ def plan_notebook(cfg: NotebookConfig, lock: Lock, *, owner: str, dist: Path) ->
         kernel_slug=kernel_slug,
         title=title,
         project=lock.project_name,
-        julia_version=lock.julia_version,
+        julia_version=str(lock.julia_version),
         entry=lock.entry,
         config=config,
         dataset_refs=tuple(refs),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from juliapack import secrets
 from juliapack.errors import ProjectError
 from juliapack.ignore import IgnoreRules
+from juliapack.julia_version import JuliaVersion, parse_version
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,7 +39,7 @@ class JuliaProject:
     deps: dict[str, str]  # name -> uuid
     project_file: Path
     manifest_file: Path
-    manifest_julia_version: str | None  # format 2 manifests record it; format 1 (Julia <= 1.6) does not
+    manifest_julia_version: JuliaVersion | None  # format 2 manifests record it; format 1 (Julia <= 1.6) does not
     packages: tuple[Package, ...]
 
     @property
@@ -63,14 +63,12 @@ def _first_existing(root: Path, names: tuple[str, ...]) -> Path | None:
     return next((root / name for name in names if (root / name).is_file()), None)
 
 
-def manifest_path(root: Path, julia_version: str | None = None) -> Path | None:
-    """The manifest Pkg would use: ``Manifest-vX.Y.toml`` for that Julia (1.10.8+), else Manifest.toml."""
-    if julia_version:
-        major_minor = ".".join(julia_version.split(".")[:2])
-        versioned = root / f"Manifest-v{major_minor}.toml"
-        if versioned.is_file():
-            return versioned
-    found = _first_existing(root, MANIFEST_FILES)
+def manifest_path(root: Path, julia_version: JuliaVersion | None = None) -> Path | None:
+    """The manifest Pkg would use, in Base.manifest_names' order: ``JuliaManifest-vX.Y.toml`` and
+    ``Manifest-vX.Y.toml`` for that Julia (1.10.8+), then JuliaManifest.toml and Manifest.toml."""
+    series = f"v{julia_version.major}.{julia_version.minor}" if julia_version else None
+    versioned_names = (f"JuliaManifest-{series}.toml", f"Manifest-{series}.toml") if series else ()
+    found = _first_existing(root, (*versioned_names, *MANIFEST_FILES))
     if found is None:
         versioned = sorted(root.glob("Manifest-v*.toml"))
         found = versioned[-1] if len(versioned) == 1 else None
@@ -87,7 +85,7 @@ def project_name(root: Path | None) -> str | None:
     return str(_load(project_file).get("name") or root.name)
 
 
-def read_project(root: Path, *, julia_version: str | None = None) -> JuliaProject:
+def read_project(root: Path, *, julia_version: JuliaVersion | None = None) -> JuliaProject:
     if not root.is_dir():
         raise ProjectError(f"project directory {root} does not exist", fix="pass the folder that holds Project.toml")
     project_file = _first_existing(root, PROJECT_FILES)
@@ -111,11 +109,21 @@ def read_project(root: Path, *, julia_version: str | None = None) -> JuliaProjec
         deps={str(k): str(v) for k, v in deps.items()},
         project_file=project_file,
         manifest_file=manifest_file,
-        manifest_julia_version=manifest.get("julia_version"),
+        manifest_julia_version=_recorded_version(manifest, manifest_file),
         packages=tuple(_packages(manifest, manifest_file)),
     )
     check_manifest_current(result)
     return result
+
+
+def _recorded_version(manifest: dict[str, Any], path: Path) -> JuliaVersion | None:
+    text = manifest.get("julia_version")
+    if text is None:
+        return None
+    version = parse_version(text) if isinstance(text, str) else None
+    if version is None or not version.is_exact:
+        raise ProjectError(f"{path}: julia_version {text!r} is not a Julia version", fix="regenerate the Manifest with Pkg.resolve()")
+    return version
 
 
 def _packages(manifest: dict[str, Any], path: Path):

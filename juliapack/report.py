@@ -78,3 +78,11 @@ class RecordingReporter(NullReporter):
 
     def texts(self, kind: str) -> list[str]:
         return [text for k, text in self.events if k == kind]
+
+
+def human_size(size: float) -> str:
+    """A byte count for people: 7,242 B, 99.8 MB, 1.2 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:,.1f} {unit}"
+    return f"{size:,.0f} B"

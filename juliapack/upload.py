@@ -21,22 +21,13 @@ from typing import Callable
 
 from juliapack import __version__, archive, secrets
 from juliapack.config import UploadConfig
-from juliapack.datasets import (
-    DatasetPlan,
-    UploadedDataset,
-    content_in,
-    describe,
-    model_file,
-    plan_datasets,
-    read_upload_state,
-    write_upload_state,
-)
 from juliapack.errors import ConfigError, InputError, KaggleError
-from juliapack.fsutil import sha256_file
 from juliapack.kaggle_api import KaggleClient, NotFound
-from juliapack.lockfile import Lock, read_lock
+from juliapack.workflow.lock import Lock, check_dist, layer_problem, read_lock
+from juliapack.workflow.names import DatasetPlan, model_file, plan_datasets
+from juliapack.workflow.uploads import UploadedDataset, content_in, describe, read_upload_state, write_upload_state
 from juliapack.project import project_name
-from juliapack.report import NullReporter, Reporter
+from juliapack.report import NullReporter, Reporter, human_size
 
 READY_TIMEOUT = 3600.0
 FIRST_POLL = 2.0
@@ -77,7 +68,7 @@ def upload(
     if cfg.model_dataset and cfg.model is None:
         raise ConfigError("a model dataset is named but no model file is given", fix="pass the model file with --model")
     lock = read_lock(cfg.dist, project=project_name(cfg.project))
-    _check_dist(lock, cfg.dist)
+    check_dist(cfg.dist, lock, hashed=False)  # hashed below, for the files that will be sent
     model = model_file(cfg.model) if cfg.model else None
     client = client or KaggleClient.from_environment(sleep=sleep)
     owner = cfg.identity.owner or client.username
@@ -105,15 +96,6 @@ def upload(
 
 
 # --------------------------------------------------------------------------- local checks
-
-
-def _check_dist(lock: Lock, dist: Path) -> None:
-    for layer in lock.layers:
-        path = dist / layer.file
-        if not path.is_file():
-            raise InputError(f"{path} is missing (the lock lists it)", fix="rebuild with 'juliapack build'")
-        if path.stat().st_size != layer.size:
-            raise InputError(f"{path} is not the file the lock describes (its size differs)", fix="rebuild with 'juliapack build'")
 
 
 def _sources(plans: tuple[DatasetPlan, ...], cfg: UploadConfig) -> dict[tuple[str, str], Path]:
@@ -146,8 +128,9 @@ def _check_before_sending(plans: list[DatasetPlan], sources: dict[tuple[str, str
                 findings += _named(file.name, secrets.check(file.name, file.size, path.read_bytes, scan_content=False))
                 continue
             layer = layers[file.name]
-            if sha256_file(path) != layer.sha256:
-                raise InputError(f"{path} changed since the build (its sha256 is not the lock's)", fix="rebuild with 'juliapack build'")
+            problem = layer_problem(path.parent, layer)
+            if problem:
+                raise InputError(problem, fix="rebuild with 'juliapack build'")
             findings += _layer_findings(plan.role, path, layer.strip_components)
     secrets.raise_if_found(
         findings,
@@ -181,10 +164,10 @@ def _named(file: str, finding: secrets.Finding | None) -> list[secrets.Finding]:
 
 def _action(client: KaggleClient, plan: DatasetPlan, record: UploadedDataset | None, waiter: _Waiter, reporter: Reporter) -> str:
     """create, version or unchanged."""
-    status = client.dataset_status(plan.owner, plan.slug)
+    status = client.datasets.status(plan.owner, plan.slug)
     if status is None:
         return "create"
-    claimed = content_in(client.dataset_description(plan.owner, plan.slug))
+    claimed = content_in(client.datasets.description(plan.owner, plan.slug))
     if claimed != plan.content and not (record and record.holds(plan)):
         return "version"
     if status != "READY":
@@ -197,7 +180,7 @@ def _action(client: KaggleClient, plan: DatasetPlan, record: UploadedDataset | N
 
 def _differences(client: KaggleClient, plan: DatasetPlan) -> list[str]:
     """How the dataset's current files differ from the plan's, by name and size (empty if they match)."""
-    remote = {file.name: file.size for file in client.dataset_files(plan.owner, plan.slug)}
+    remote = {file.name: file.size for file in client.datasets.files(plan.owner, plan.slug)}
     wanted = {file.name: file.size for file in plan.files}
     problems = [f"{name} is missing" for name in sorted(wanted.keys() - remote.keys())]
     problems += [f"{name} is extra" for name in sorted(remote.keys() - wanted.keys())]
@@ -211,7 +194,7 @@ def _differences(client: KaggleClient, plan: DatasetPlan) -> list[str]:
 
 
 def _unchanged(client: KaggleClient, plan: DatasetPlan, reporter: Reporter) -> DatasetOutcome:
-    summary = client.dataset_summary(plan.owner, plan.slug)
+    summary = client.datasets.summary(plan.owner, plan.slug)
     reporter.info(f"{plan.ref}: unchanged (version {summary.version}), nothing sent")
     return DatasetOutcome(plan, "unchanged", summary.version, summary.url, 0)
 
@@ -229,7 +212,7 @@ def _send(
     reporter.step(f"{'Creating' if action == 'create' else 'Versioning'} {plan.ref} ({human_size(plan.size)})")
     description = describe(plan, project=lock.project_name, version=__version__)
     sent = 0
-    with client.blob_uploads() as uploads:
+    with client.datasets.blob_uploads() as uploads:
         tokens = []
         for file in plan.files:
             with reporter.progress(file.name, total=file.size) as bar:
@@ -242,11 +225,11 @@ def _send(
         # the lost try got through, so a retry never makes a second version.
         already_done = lambda: _holds_content(client, plan)  # noqa: E731
         if action == "create":
-            client.create_dataset(
+            client.datasets.create(
                 plan.owner, plan.slug, title=plan.title, description=description, tokens=tokens, private=not cfg.public, already_done=already_done
             )
         else:
-            client.create_version(plan.owner, plan.slug, notes=cfg.message, description=description, tokens=tokens, already_done=already_done)
+            client.datasets.create_version(plan.owner, plan.slug, notes=cfg.message, description=description, tokens=tokens, already_done=already_done)
     if waiter.until_processed(plan, None) == "FAILED":
         raise KaggleError(f"Kaggle failed to process the new version of {plan.ref}", fix="run juliapack upload again; it uploads a new version")
     problems = _differences(client, plan)
@@ -255,7 +238,7 @@ def _send(
             f"the new version of {plan.ref} does not hold what was sent: {'; '.join(problems)}",
             fix="run juliapack upload again; it uploads a new version",
         )
-    summary = client.dataset_summary(plan.owner, plan.slug)
+    summary = client.datasets.summary(plan.owner, plan.slug)
     done = "created" if action == "create" else "versioned"
     reporter.info(f"{plan.ref}: {done}, version {summary.version}, {human_size(sent)} sent")
     return DatasetOutcome(plan, done, summary.version, summary.url, sent)
@@ -263,7 +246,7 @@ def _send(
 
 def _holds_content(client: KaggleClient, plan: DatasetPlan) -> bool:
     try:
-        return content_in(client.dataset_description(plan.owner, plan.slug)) == plan.content
+        return content_in(client.datasets.description(plan.owner, plan.slug)) == plan.content
     except NotFound:
         return False
 
@@ -280,7 +263,7 @@ class _Waiter:
     def until_processed(self, plan: DatasetPlan, status: str | None) -> str:
         """READY or FAILED."""
         waited, delay = 0.0, FIRST_POLL
-        status = status or self.client.dataset_status(plan.owner, plan.slug)
+        status = status or self.client.datasets.status(plan.owner, plan.slug)
         while status not in ("READY", "FAILED"):
             if status is None:
                 raise KaggleError(f"dataset {plan.ref} disappeared while Kaggle processed it", fix="run juliapack upload again")
@@ -293,12 +276,5 @@ class _Waiter:
                 self.reporter.info(f"{plan.ref}: Kaggle is processing the files ({status.lower()})")
             self.sleep(delay)
             waited, delay = waited + delay, min(delay * 2, MAX_POLL)
-            status = self.client.dataset_status(plan.owner, plan.slug)
+            status = self.client.datasets.status(plan.owner, plan.slug)
         return status
-
-
-def human_size(size: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f"{size / scale:,.1f} {unit}"
-    return f"{size:.0f} B"

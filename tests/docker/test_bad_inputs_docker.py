@@ -21,7 +21,7 @@ from typing import Callable, Mapping
 import pytest
 
 from juliapack import archive
-from juliapack.lockfile import read_lock, write_lock
+from juliapack.workflow.lock import read_lock, write_lock
 from tests.unit.helpers import Ran, check_error_line, closed_port_url, fake_token, snapshot, table, temp_files
 
 pytestmark = pytest.mark.slow

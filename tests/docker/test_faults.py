@@ -116,5 +116,5 @@ def test_two_builds_into_one_dist_run_one_after_the_other(rebuilt, start, docker
     out1, err1 = first.communicate(timeout=300)
     out2, err2 = second.communicate(timeout=300)
     assert (first.returncode, second.returncode) == (0, 0), err1 + err2
-    assert "waiting for it to finish" in err2
+    assert "waiting for another juliapack process using" in err2
     assert "up to date" in out2  # the second saw the first's finished dist, not a mix

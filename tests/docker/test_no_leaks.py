@@ -6,7 +6,7 @@ Kaggle with KAGGLE_USERNAME + KAGGLE_KEY and again with KAGGLE_API_TOKEN, and fa
 --debug (a wrong key, a revoked token, someone else's dataset, an unknown Julia version, a smoke run
 that fails inside the build container, which got HF_TOKEN). Then
 everything produced is searched for every secret: the workspace (dist/, notebook/ and verify/, fetched
-outputs, the lock, dataset-metadata.json), HOME, TMPDIR and the Kaggle config folder, the juliapack
+outputs, the lock), HOME, TMPDIR and the Kaggle config folder, the juliapack
 cache, what the fake Kaggle stored (uploads decompressed, member by member) and every command's stdout
 and stderr. Also: datasets and the kernel are private unless asked, and no archive member can unpack
 outside its destination.
@@ -30,7 +30,7 @@ import zstandard
 
 from juliapack import archive
 from juliapack.fsutil import sha256_file
-from juliapack.lockfile import read_lock
+from juliapack.workflow.lock import read_lock
 from testbed import workspace
 from testbed.fake_kaggle import FakeKaggle
 from tests.unit.helpers import member, write_tarball
@@ -216,7 +216,6 @@ def test_datasets_and_the_kernel_are_private_by_default(flow: Flow) -> None:
     assert (saved["isPrivate"], saved["enableInternet"]) == (True, False)
     metadata = json.loads((flow.ws / "notebook" / "kernel-metadata.json").read_text())
     assert (metadata["is_private"], metadata["enable_internet"]) == (True, False)
-    assert json.loads((flow.ws / "dist" / "dataset-metadata.json").read_text())["isPrivate"] is True
 
 
 # --------------------------------------------------------------------------- archives stay inside their destination

@@ -13,7 +13,7 @@ import nbformat
 from juliapack import archive
 from juliapack.config import DEFAULT_SOURCE_DATE_EPOCH
 from juliapack.fsutil import sha256_file
-from juliapack.lockfile import read_lock, write_lock
+from juliapack.workflow.lock import read_lock, write_lock
 
 EXPECTED = Path(__file__).resolve().parents[2] / "examples" / "data" / "expected_submission.csv"
 

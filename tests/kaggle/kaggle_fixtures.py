@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from juliapack.fsutil import sha256_file
+from juliapack.julia_version import exact_version
 from juliapack.kaggle_api import RetryPolicy
-from juliapack.lockfile import LayerFile, Layout, Lock, write_lock
+from juliapack.workflow.lock import LayerFile, Layout, Lock, write_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "testbed"))
@@ -105,7 +106,7 @@ def layer_file(role: str, file: Path) -> LayerFile:
 def make_lock(project: str, layers: tuple[LayerFile, ...]) -> Lock:
     """A Lock with these layers; fields this test does not care about get placeholders."""
     layout = _placeholders(Layout, depot_path=("/kaggle/working/depot",))
-    return _placeholders(Lock, project_name=project, layers=layers, layout=layout, image_digest=None)
+    return _placeholders(Lock, project_name=project, layers=layers, layout=layout, image_digest=None, julia_version=exact_version("1.10.5"))
 
 
 def _placeholders(cls, **given):  # noqa: ANN001, ANN202 - any dataclass

@@ -9,6 +9,7 @@ import pytest
 from kaggle_fixtures import OTHER, USER, FakeKaggle
 
 from juliapack import cli, kernels
+from juliapack.report import human_size
 from juliapack.config import PushConfig
 from juliapack.errors import ExitCode, KaggleError
 from juliapack.kaggle_api import KaggleClient
@@ -72,7 +73,7 @@ def test_push_status_fetch_round_trip(notebook: Path, fake: FakeKaggle, tmp_path
     for name, data in outputs.items():
         assert (tmp_path / "out" / name).read_bytes() == data
     assert (tmp_path / "out" / "inference-run.log").read_text() == LOG
-    size = cli._mb(sum(len(data) for data in outputs.values()))
+    size = human_size(sum(len(data) for data in outputs.values()))
     assert out.strip().endswith(f"{REF}: complete; 2 files, {size} → {tmp_path / 'out'}")
 
 

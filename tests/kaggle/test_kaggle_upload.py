@@ -11,10 +11,10 @@ from kaggle_fixtures import DEFAULT_MEMBERS, FAST, OTHER, USER, FakeKaggle, app_
 
 from juliapack import cli
 from juliapack.config import load_upload
-from juliapack.datasets import content_in, read_upload_state, state_path
+from juliapack.workflow.uploads import content_in, read_upload_state, state_path
 from juliapack.errors import ConfigError, CredentialsError, ExitCode, InputError, KaggleError, SecretsFound
 from juliapack.kaggle_api import AccessDenied, KaggleClient, NotFound, RetryPolicy
-from juliapack.lockfile import write_lock
+from juliapack.workflow.lock import write_lock
 from juliapack.report import RecordingReporter
 from juliapack.upload import upload
 
@@ -81,7 +81,7 @@ def test_a_fresh_clone_learns_the_content_from_the_description(kaggle_env: Path,
     dist = make_dist(tmp_path / "dist")
     first = upload(config(dist.path), client=client, sleep=sleeps.append)
     assert [o.action for o in first.datasets] == ["created"] * 3
-    assert content_in(client.dataset_description(USER, "inference-app")) == first.datasets[2].plan.content
+    assert content_in(client.datasets.description(USER, "inference-app")) == first.datasets[2].plan.content
     state_path(dist.path).unlink()  # a clone has no dist/juliapack.uploaded.json
 
     again = upload(config(dist.path), client=client, sleep=sleeps.append)

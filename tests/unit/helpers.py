@@ -16,7 +16,8 @@ from typing import Mapping
 import pytest
 
 from juliapack.config import BuildConfig, LayerNames
-from juliapack.lockfile import LayerFile, Lock
+from juliapack.julia_version import exact_version
+from juliapack.workflow.lock import LayerFile, Lock
 
 UUIDS = {
     "Inference": "11111111-1111-4111-8111-111111111111",
@@ -120,7 +121,7 @@ def build_config(tmp_path: Path, **changes) -> BuildConfig:
 
 def make_lock(*, project: str = "Inference", codec: str = "zstd", decompressor: str = "zstd", files: dict[str, tuple[str, int]] | None = None, **changes) -> Lock:
     """A lock as `build` writes it for ``project``; ``files`` maps role -> (sha256, size)."""
-    from juliapack.build import APP_PARENT, DEPOT, layout_for
+    from juliapack.build.plan import APP_PARENT, DEPOT, layout_for
 
     layout = layout_for(project)
     files = files or {}
@@ -138,7 +139,7 @@ def make_lock(*, project: str = "Inference", codec: str = "zstd", decompressor: 
         project_name=project,
         project_dir=f"/home/alice/{project}",
         entry=f"src/{project}.jl",
-        julia_version="1.10.5",
+        julia_version=exact_version("1.10.5"),
         julia_sha256="e" * 64,
         julia_url="https://example.invalid/julia-1.10.5-linux-x86_64.tar.gz",
         cpu_target="generic",

@@ -28,7 +28,7 @@ from typing import Callable, Mapping
 import pytest
 
 from juliapack.fsutil import sha256_file
-from juliapack.lockfile import read_lock, write_lock
+from juliapack.workflow.lock import read_lock, write_lock
 from testbed.fake_kaggle import FakeKaggle
 from tests.unit.helpers import Ran, check_error_line, fake_token, make_lock, member, snapshot, table, temp_files, write_tarball
 
@@ -240,7 +240,7 @@ CASES: dict[str, Case] = {
     ),  # fmt: skip
     "build-entry-outside-project": Case(("build", "Inference", "--entry", "../run.jl"), 3, ("entry point ../run.jl is not inside the project",), PROJECT),
     # ---- build: the Julia version
-    "build-no-julia-version": Case(("build", "Inference"), 2, ("does not record a Julia version", "--julia"), (example,)),
+    "build-no-julia-version": Case(("build", "Inference"), 3, ("does not record a Julia version", "--julia"), (example,)),
     **{
         f"build-julia-{spec}": Case(("build", "Inference", "--julia", spec), 2, (f"--julia is '{spec}', which is not a Julia version",), PROJECT)
         for spec in ("1", "latest", "1.x")
@@ -320,8 +320,8 @@ CASES: dict[str, Case] = {
     "upload-model-missing": Case(("upload", "--model", "model.jld2"), 3, ("model.jld2",), (dist(),), env=CREDENTIALS),
     "upload-model-is-a-directory": Case(("upload", "--model", "models"), 3, ("models",), (dist(), write("models/README", "x")), env=CREDENTIALS),
     "upload-model-dataset-without-model": Case(("upload", "--model-dataset", f"{USER}/weights"), 2, ("no model file is given", "--model"), (dist(),), env=CREDENTIALS),
-    "upload-layer-truncated": Case(("upload",), 3, ("inference is not the file the lock describes", "rebuild"), (dist(), append_byte("dist/inference")), env=CREDENTIALS),
-    "upload-layer-changed": Case(("upload",), 3, ("inference changed since the build", "rebuild"), (dist(), flip_last_byte("dist/inference")), env=CREDENTIALS),
+    "upload-layer-truncated": Case(("upload",), 3, ("inference does not match juliapack.lock.json: its size differs", "rebuild"), (dist(), append_byte("dist/inference")), env=CREDENTIALS),
+    "upload-layer-changed": Case(("upload",), 3, ("inference does not match juliapack.lock.json: it changed since the build", "rebuild"), (dist(), flip_last_byte("dist/inference")), env=CREDENTIALS),
     "upload-layer-named-like-an-archive": Case(
         ("upload",), 3, ("'inference.zip' ends like an archive", "Kaggle would unpack it"), (dist(), rename_layer("app", "inference.zip")), env=CREDENTIALS,
     ),  # fmt: skip

@@ -16,11 +16,19 @@ from pathlib import Path
 import pytest
 
 from juliapack import archive, build
-from juliapack.build import DepotReport, Step, WorkDirs, app_filter, choose_codec, depot_filter, fingerprint, plan_build, stage_app, up_to_date
-from juliapack.config import Mount
+from juliapack.build import depot as depot_rules
+from juliapack.build import julia_layer as layers
+from juliapack.build import plan as plans
+from juliapack.build import work as works
+from juliapack.build.depot import DepotReport, app_filter, depot_filter
+from juliapack.build.julia_layer import JuliaLayer, choose_codec
+from juliapack.build.plan import PlanInputs, Step, plan_build
+from juliapack.build.work import WorkDirs, fingerprint, stage_app, up_to_date
+from juliapack.container import Mount
 from juliapack.errors import BuildFailed, ConfigError, ExitCode, ProjectError, SecretsFound
 from juliapack.julia_dist import JuliaDist, JuliaRelease
-from juliapack.lockfile import APP_DEPOT, read_lock, write_lock
+from juliapack.julia_version import exact_version
+from juliapack.workflow.lock import APP_DEPOT, read_lock, write_lock
 from juliapack.project import read_project
 from juliapack.resources import templates_root
 from tests.unit.helpers import EPOCH, UUIDS, build_config, fake_token, make_lock, write_project
@@ -36,28 +44,29 @@ def project(tmp_path: Path):
 
 @pytest.fixture
 def julia(tmp_path: Path) -> JuliaDist:
-    release = JuliaRelease("1.10.5", "https://example.invalid/julia-1.10.5.tar.gz", "e" * 64, 123, "julia-1.10.5-linux-x86_64.tar.gz")
+    release = JuliaRelease(exact_version("1.10.5"), "https://example.invalid/julia-1.10.5.tar.gz", "e" * 64, 123, "julia-1.10.5-linux-x86_64.tar.gz")
     return JuliaDist(release, tmp_path / "cache" / "julia-1.10.5.tar.gz")
 
 
-def zstd_layer(julia: JuliaDist) -> build.JuliaLayer:
-    return build.JuliaLayer(julia.path.parent / "juliapack-zstd-v1" / "julia-1.10.5", "f" * 64, 99, "zstd", "zstd")
+def zstd_layer(julia: JuliaDist) -> JuliaLayer:
+    return JuliaLayer(julia.path.parent / "juliapack-zstd-v1" / "julia-1.10.5", "f" * 64, 99, "zstd", "zstd")
 
 
 def plan(tmp_path: Path, project, julia, *, registries=(), host_user="0:0", julia_layer=None, **changes):
     cfg = build_config(tmp_path, project=project.root, **changes)
-    return plan_build(
-        cfg, project, julia, work=WorkDirs(tmp_path / "work"), templates=tmp_path / "templates",
-        registries_to_add=registries, cpu_target="generic;haswell", host_user=host_user,
-        julia_layer=julia_layer or zstd_layer(julia),
+    layer = julia_layer or zstd_layer(julia)
+    inputs = PlanInputs(
+        project=project, julia=julia, julia_layer=layer, codec="zstd", decompressor="zstd",
+        cpu_target="generic;haswell", registries_to_add=registries, host_user=host_user,
     )  # fmt: skip
+    return plan_build(cfg, inputs, work=WorkDirs(tmp_path / "work"), templates=tmp_path / "templates")
 
 
 # --------------------------------------------------------------------------- the plan
 
 
 def test_the_layout_puts_the_writable_depot_first() -> None:
-    layout = build.layout_for("Inference")
+    layout = plans.layout_for("Inference")
     assert (layout.julia_prefix, layout.depot, layout.app_dir) == ("/usr/local", "/root/.julia", "/tmp/Inference")
     assert ":".join(layout.depot_path) == DEPOT_PATH
 
@@ -84,7 +93,7 @@ def test_plan_mounts_and_environment(tmp_path: Path, project, julia) -> None:
         "HF_HOME": "/data/hf",
         "A": "1",
     }.items()))  # fmt: skip
-    assert result.layout == build.layout_for("Inference")
+    assert result.layout == plans.layout_for("Inference")
 
 
 def titles(result) -> list[str]:
@@ -152,7 +161,7 @@ def test_the_steps_install_instantiate_and_precompile_at_the_notebooks_paths(tmp
         "zstd -d -c -q /juliapack/julia/juliapack-zstd-v1/julia-1.10.5 | tar -x -C /usr/local --strip-components 1",
         "julia --version",
     ]
-    official = build.JuliaLayer(julia.path, julia.release.sha256, julia.release.size, "gzip", "tar")
+    official = JuliaLayer(julia.path, julia.release.sha256, julia.release.size, "gzip", "tar")
     gzip_steps = {step.title: step.script for step in plan(tmp_path, project, julia, julia_layer=official).steps}
     assert gzip_steps["Install Julia 1.10.5 as the notebook will"].splitlines()[0] == (
         "tar -x -f /juliapack/julia/julia-1.10.5.tar.gz -C /usr/local --strip-components 1"
@@ -172,7 +181,7 @@ def test_every_step_is_valid_bash(tmp_path: Path, julia) -> None:
 
 
 def test_the_artifacts_script_the_plan_runs_is_shipped() -> None:
-    assert (templates_root() / build.TEMPLATES_BUILD / "artifacts.jl").is_file()
+    assert (templates_root() / plans.TEMPLATES_BUILD / "artifacts.jl").is_file()
 
 
 # --------------------------------------------------------------------------- fixing mtimes (run for real with find and touch)
@@ -194,7 +203,7 @@ def test_fix_mtimes_sets_every_mtime_and_leaves_correct_ones_alone(tmp_path: Pat
     os.utime(tree / "sub", (EPOCH + 9, EPOCH + 9))
     right_ctime = (tree / "right.jl").stat().st_ctime_ns
 
-    run_step(build._fix_mtimes(EPOCH, (str(tree),)))
+    run_step(plans.fix_mtimes(EPOCH, (str(tree),)))
 
     for path in [tree, *tree.rglob("*")]:
         assert path.lstat().st_mtime == EPOCH, path
@@ -205,7 +214,7 @@ def test_fix_mtimes_sets_every_mtime_and_leaves_correct_ones_alone(tmp_path: Pat
 def test_fix_mtimes_also_fixes_fractional_mtimes_just_below_the_epoch(tmp_path: Path) -> None:
     (tmp_path / "a.jl").write_text("a")
     os.utime(tmp_path / "a.jl", ns=(EPOCH * 10**9 - 500_000_000,) * 2)
-    run_step(build._fix_mtimes(EPOCH, (str(tmp_path),)))
+    run_step(plans.fix_mtimes(EPOCH, (str(tmp_path),)))
     assert (tmp_path / "a.jl").stat().st_mtime_ns == EPOCH * 10**9
 
 
@@ -353,10 +362,10 @@ def test_secrets_in_the_depot_are_refused_but_third_party_test_keys_pass(tmp_pat
         "packages/X/abc/src/X.jl": fake_token("github").encode(),  # third-party content is not scanned
         "prefs/Foo.toml": b"x = 1",
     })  # fmt: skip
-    build._refuse_secrets_in_depot(archive.collect(depot, prefix=".julia"))
+    depot_rules.refuse_secrets_in_depot(archive.collect(depot, prefix=".julia"))
     make_files(depot, {"config/settings.toml": f'token = "{fake_token("huggingface")}"'.encode(), "kaggle.json": b"{}"})
     with pytest.raises(SecretsFound) as raised:
-        build._refuse_secrets_in_depot(archive.collect(depot, prefix=".julia"))
+        depot_rules.refuse_secrets_in_depot(archive.collect(depot, prefix=".julia"))
     assert "config/settings.toml (contains a Hugging Face token)" in raised.value.what
     assert "kaggle.json (Kaggle API credentials)" in raised.value.what and ".julia/" not in raised.value.what
 
@@ -461,7 +470,7 @@ def test_up_to_date_is_none_when_a_layer_changed_but_kept_its_size(dist: Path) -
 
 def test_up_to_date_trusts_stamps_of_untouched_files_without_hashing_them(dist: Path, tmp_path: Path, monkeypatch) -> None:
     stamps = tmp_path / "stamps.json"
-    build.write_stamps(stamps, dist, read_lock(dist).layers)
+    works.write_stamps(stamps, dist, read_lock(dist).layers)
     hashed = []
     monkeypatch.setattr(build, "sha256_file", lambda path: hashed.append(path) or "0" * 64)
     assert up_to_date(dist, "1" * 64, stamps=stamps) is not None
@@ -470,7 +479,7 @@ def test_up_to_date_trusts_stamps_of_untouched_files_without_hashing_them(dist: 
 
 def test_up_to_date_hashes_again_a_file_rewritten_since_its_stamp(dist: Path, tmp_path: Path) -> None:
     stamps = tmp_path / "stamps.json"
-    build.write_stamps(stamps, dist, read_lock(dist).layers)
+    works.write_stamps(stamps, dist, read_lock(dist).layers)
     before = (dist / "inference").stat()
     data = bytearray((dist / "inference").read_bytes())
     data[0] ^= 1
@@ -583,13 +592,13 @@ def test_zstd_without_a_decompressor_in_the_image_is_a_usage_error() -> None:
 class LocalBox:
     """Runs a container's exec script with this machine's bash instead."""
 
-    def exec(self, script: str):
+    def exec(self, script: str, *, quiet: bool = False):
         done = subprocess.run(["bash", "-o", "pipefail", "-ec", script], capture_output=True, text=True)
         return type("Result", (), {"exit_code": done.returncode, "tail": tuple(done.stdout.splitlines())})()
 
 
 def test_the_decompressor_probe_finds_what_this_machine_has() -> None:
-    found = build.probe_decompressors(LocalBox())
+    found = layers.probe_decompressors(LocalBox())
     assert ("zstd" in found) == (shutil.which("zstd") is not None)
     assert ("pigz" in found) == (shutil.which("pigz") is not None)
     python3 = shutil.which("python3")
@@ -610,13 +619,6 @@ def test_without_an_error_line_the_error_is_kept() -> None:
     assert build._with_pkg_message(error) is error
 
 
-def test_dataset_metadata() -> None:
-    meta = build.dataset_metadata("A Very Long Project Name That Goes On And On", owner=None)
-    assert meta["id"] == "INSERT_KAGGLE_USERNAME_HERE/a-very-long-project-name-that-goes-on-and-on-packed"
-    assert len(meta["title"]) <= 50 and meta["isPrivate"] is True
-    assert build.dataset_metadata("Inference", owner="alice")["id"] == "alice/inference-packed"
-
-
 def load_runner():
     spec = importlib.util.spec_from_file_location("run_notebook", templates_root() / "verify" / "run_notebook.py")
     module = importlib.util.module_from_spec(spec)
@@ -628,7 +630,7 @@ def test_the_caches_the_lock_records_are_named_as_verify_hashes_them(tmp_path: P
     work = WorkDirs(tmp_path / "work")
     make_files(work.depot, {"compiled/v1.10/Foo/a.ji": b"a", "compiled/v1.10/Foo/a.so": b"so"})
     make_files(work.app_parent / "Inference" / APP_DEPOT, {"compiled/v1.10/Inference/b.ji": b"b"})
-    recorded = build._compiled_caches(work, "Inference", "v1.10")
+    recorded = depot_rules.compiled_caches(work, "Inference", "v1.10")
     assert recorded == {
         "compiled/v1.10/Foo/a.ji": hashlib.sha256(b"a").hexdigest(),
         "compiled/v1.10/Foo/a.so": hashlib.sha256(b"so").hexdigest(),

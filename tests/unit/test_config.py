@@ -12,10 +12,10 @@ from juliapack.config import (
     KAGGLE_GPU_IMAGE,
     LayerNames,
     ModelRef,
-    Mount,
     load_build,
     load_notebook,
 )
+from juliapack.container import Mount
 from juliapack.errors import ConfigError, ExitCode, InputError, ProjectError
 
 

@@ -8,22 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from juliapack.config import KaggleIdentity, Source, as_duration, as_kernel_ref
-from juliapack.datasets import (
-    DatasetFile,
-    UploadedDataset,
-    content_hash,
-    content_in,
-    describe,
-    model_file,
-    plan_datasets,
-    read_upload_state,
-    state_path,
-    write_upload_state,
-)
+from juliapack.config.values import Source, as_duration, as_kernel_ref
+from juliapack.workflow.names import DatasetFile, KaggleIdentity, content_hash, model_file, plan_datasets
+from juliapack.workflow.uploads import UploadedDataset, content_in, describe, read_upload_state, state_path, write_upload_state
 from juliapack.errors import ConfigError, InputError
 from juliapack.kernels import STATES, kernel_state
-from juliapack.lockfile import LayerFile, Layout, Lock
+from juliapack.workflow.lock import LayerFile, Layout, Lock
 
 NO_IDENTITY = KaggleIdentity(owner=None, slug=None, title=None)
 
@@ -82,9 +72,14 @@ def test_an_explicit_slug_too_long_for_its_suffix_is_refused() -> None:
         plan_datasets(lock(), owner="alice", identity=KaggleIdentity(None, "x" * 45, None))
 
 
+def test_a_project_name_slugified_as_kaggle_does() -> None:
+    # One slugifier for datasets and kernels: the kaggle client's (letters are transliterated).
+    assert [plan.slug for plan in plan_datasets(lock("ÄÖÜ"), owner="alice", identity=NO_IDENTITY)] == ["aou-julia", "aou-depot", "aou-app"]
+
+
 def test_a_project_name_without_letters_needs_a_slug() -> None:
     with pytest.raises(InputError, match="cannot make a Kaggle slug") as failure:
-        plan_datasets(lock("ÄÖÜ"), owner="alice", identity=NO_IDENTITY)
+        plan_datasets(lock("+++"), owner="alice", identity=NO_IDENTITY)
     assert "--dataset OWNER/SLUG" in failure.value.fix
 
 

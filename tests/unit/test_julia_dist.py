@@ -24,24 +24,23 @@ from pathlib import Path
 import httpx
 import pytest
 
-from juliapack.config import OFFICIAL_JULIA_BASE, OFFICIAL_VERSIONS_URL
 from juliapack.errors import ChecksumMismatch, ConfigError, ExitCode, InputError, RemoteError
 from juliapack.julia_dist import (
+    OFFICIAL_JULIA_BASE,
+    OFFICIAL_VERSIONS_URL,
     VERSIONS_MAX_AGE,
     JuliaRelease,
     cache_entry,
-    compiled_dir_name,
     download_release,
     fetch_julia,
     load_versions,
     mirrored_url,
-    official_cpu_target,
-    parse_version,
     pick_release,
     resolve_release,
-    validates_caches_by_mtime,
     versions_url_for,
 )
+from juliapack.julia_version import exact_version, parse_version
+from juliapack.julia_version import version_spec as V
 from juliapack.report import RecordingReporter
 from tests.unit.helpers import closed_port_url
 
@@ -224,7 +223,7 @@ class Bar:
 
 def release_for(url: str, payload: bytes = PAYLOAD, version: str = "1.5.3") -> JuliaRelease:
     return JuliaRelease(
-        version=version,
+        version=exact_version(version),
         url=url,
         sha256=hashlib.sha256(payload).hexdigest(),
         size=len(payload),
@@ -269,7 +268,7 @@ def fixture_entry(version: str, triplet: str = "x86_64-linux-gnu") -> dict:
     ],
 )
 def test_spec_resolves_to_the_linux_gnu_tarball(spec, expected):
-    release = pick_release(VERSIONS, spec)
+    release = pick_release(VERSIONS, V(spec))
     entry = fixture_entry(expected)
     assert release.version == expected
     assert (release.url, release.sha256, release.size) == (entry["url"], entry["sha256"], entry["size"])
@@ -279,12 +278,12 @@ def test_spec_resolves_to_the_linux_gnu_tarball(spec, expected):
 def test_musl_and_installer_entries_are_ignored_even_when_listed_first():
     files = VERSIONS["1.10.5"]["files"]
     assert files[0]["triplet"] == "x86_64-linux-musl" and files[0]["os"] == "linux"  # the trap is in the fixture
-    release = pick_release(VERSIONS, "1.10.5")
+    release = pick_release(VERSIONS, V("1.10.5"))
     assert "/linux/x64/" in release.url and "musl" not in release.url
 
     only_others = {"1.10.5": {"stable": True, "files": [f for f in files if f["triplet"] != "x86_64-linux-gnu"]}}
     with pytest.raises(ConfigError, match="no linux x86_64 tarball"):
-        pick_release(only_others, "1.10.5")
+        pick_release(only_others, V("1.10.5"))
 
 
 def test_a_version_marked_unstable_is_skipped_for_latest_patch_but_found_exactly():
@@ -293,13 +292,13 @@ def test_a_version_marked_unstable_is_skipped_for_latest_patch_but_found_exactly
     for entry in newer["files"]:
         entry["url"] = entry["url"].replace("1.10.5", "1.10.6")
     versions["1.10.6"] = {**newer, "stable": False}
-    assert pick_release(versions, "1.10").version == "1.10.5"
-    assert pick_release(versions, "1.10.6").version == "1.10.6"
+    assert pick_release(versions, V("1.10")).version == "1.10.5"
+    assert pick_release(versions, V("1.10.6")).version == "1.10.6"
 
 
 def test_unknown_version_lists_the_nearest_available_on_one_line():
     with pytest.raises(ConfigError) as caught:
-        pick_release(VERSIONS, "1.10.99", source="https://example.org/versions.json")
+        pick_release(VERSIONS, V("1.10.99"), source="https://example.org/versions.json")
     message = str(caught.value)
     assert "\n" not in message
     assert "Julia 1.10.99" in message and "https://example.org/versions.json" in message
@@ -309,32 +308,30 @@ def test_unknown_version_lists_the_nearest_available_on_one_line():
 
 def test_unknown_series_lists_neighbouring_stable_releases():
     with pytest.raises(ConfigError, match=r"Julia 1\.13\.x .*nearest: .*1\.11\.1") as caught:
-        pick_release(VERSIONS, "1.13")
+        pick_release(VERSIONS, V("1.13"))
     assert "beta" not in str(caught.value)  # prereleases are only suggested for a prerelease request
 
 
 def test_series_with_only_prereleases_says_so():
     with pytest.raises(ConfigError, match=r"1\.12 has no stable release .*only prereleases \(1\.12\.0-beta1\)"):
-        pick_release(VERSIONS, "1.12")
+        pick_release(VERSIONS, V("1.12"))
 
 
 def test_prerelease_is_not_guessed_from_a_partial_prerelease():
     with pytest.raises(ConfigError, match="1.11.0-rc9"):
-        pick_release(VERSIONS, "1.11.0-rc9")
+        pick_release(VERSIONS, V("1.11.0-rc9"))
 
 
 def test_version_without_a_linux_tarball_is_unknown():
     assert "1.4.0-rc1" in VERSIONS
     with pytest.raises(ConfigError, match="1.4.0-rc1 has no linux x86_64 tarball"):
-        pick_release(VERSIONS, "1.4.0-rc1")
+        pick_release(VERSIONS, V("1.4.0-rc1"))
 
 
 @pytest.mark.parametrize("spec", ["1", "latest", "1.x", "", "1.10.5.1", "1.10-rc1", "julia-1.10"])
 def test_malformed_spec_is_a_config_error_before_any_network(spec, tmp_path, offline_client):
     with pytest.raises(ConfigError, match="not a Julia version"):
-        pick_release(VERSIONS, spec)
-    with pytest.raises(ConfigError, match="not a Julia version"):
-        resolve_release(spec, cache_dir=tmp_path, client=offline_client)
+        V(spec)  # parsed once, where the setting is read: pick_release and resolve_release take a JuliaVersion
 
 
 def test_versions_order_like_semver():
@@ -367,7 +364,7 @@ def test_versions_url_follows_the_mirror_unless_given_explicitly():
 
 def test_release_urls_point_at_the_mirror(server, client, tmp_path):
     serve_versions(server, VERSIONS)
-    release = resolve_release("1.10", cache_dir=tmp_path, client=client, mirror=server.url)
+    release = resolve_release(V("1.10"), cache_dir=tmp_path, client=client, mirror=server.url)
     assert release.url == f"{server.url}/bin/linux/x64/1.10/julia-1.10.5-linux-x86_64.tar.gz"
     assert [hit.path for hit in server.state.hits] == ["/bin/versions.json"]
 
@@ -376,7 +373,7 @@ def test_fetch_from_an_http_mirror_laid_out_like_the_official_server(server, cli
     serve_versions(server, versions_for())
     server.state.files[TARBALL_PATH] = PAYLOAD
     reporter = ProgressRecorder()
-    dist = fetch_julia("1.5", cache_dir=tmp_path, mirror=server.url, client=client, reporter=reporter)
+    dist = fetch_julia(V("1.5"), cache_dir=tmp_path, mirror=server.url, client=client, reporter=reporter)
     assert dist.version == "1.5.3"
     assert dist.release.url == server.url + TARBALL_PATH
     assert dist.path == tmp_path / "julia" / hashlib.sha256(PAYLOAD).hexdigest() / "julia-1.5.3-linux-x86_64.tar.gz"
@@ -392,7 +389,7 @@ def test_fetch_from_a_local_mirror_folder_needs_no_network(tmp_path, offline_cli
     (mirror / "bin/versions.json").write_text(json.dumps(versions_for()))
     (mirror / TARBALL_PATH.lstrip("/")).write_bytes(PAYLOAD)
     base = mirror.as_uri() if as_url else str(mirror)
-    dist = fetch_julia("1.5.3", cache_dir=tmp_path / "cache", mirror=base, client=offline_client)
+    dist = fetch_julia(V("1.5.3"), cache_dir=tmp_path / "cache", mirror=base, client=offline_client)
     assert dist.path.read_bytes() == PAYLOAD
     assert dist.path.is_relative_to(tmp_path / "cache")
 
@@ -402,12 +399,12 @@ def test_local_mirror_missing_the_tarball_is_an_input_error(tmp_path, offline_cl
     (mirror / "bin").mkdir(parents=True)
     (mirror / "bin/versions.json").write_text(json.dumps(versions_for()))
     with pytest.raises(InputError, match="not at .*julia-1.5.3-linux-x86_64.tar.gz"):
-        fetch_julia("1.5.3", cache_dir=tmp_path / "cache", mirror=str(mirror), client=offline_client)
+        fetch_julia(V("1.5.3"), cache_dir=tmp_path / "cache", mirror=str(mirror), client=offline_client)
 
 
 def test_local_versions_json_that_does_not_exist_is_an_input_error(tmp_path, offline_client):
     with pytest.raises(InputError, match="cannot read versions.json"):
-        resolve_release("1.10", cache_dir=tmp_path, client=offline_client, versions_url=str(tmp_path / "nope.json"))
+        resolve_release(V("1.10"), cache_dir=tmp_path, client=offline_client, versions_url=str(tmp_path / "nope.json"))
 
 
 # --------------------------------------------------------------------------- versions.json cache
@@ -421,11 +418,11 @@ def age_cached_versions(cache_dir: Path, seconds: float) -> None:
 
 def test_versions_json_is_cached_and_reused_with_a_warning_when_the_server_is_gone(server, client, tmp_path):
     url = serve_versions(server, VERSIONS)
-    assert resolve_release("1.10", cache_dir=tmp_path, client=client, versions_url=url).version == "1.10.5"
+    assert resolve_release(V("1.10"), cache_dir=tmp_path, client=client, versions_url=url).version == "1.10.5"
     age_cached_versions(tmp_path, VERSIONS_MAX_AGE + 1)
     server.stop()
     reporter, sleeps = RecordingReporter(), []
-    release = resolve_release("1.10", cache_dir=tmp_path, client=client, versions_url=url, reporter=reporter, sleep=sleeps.append)
+    release = resolve_release(V("1.10"), cache_dir=tmp_path, client=client, versions_url=url, reporter=reporter, sleep=sleeps.append)
     assert release.version == "1.10.5"
     assert sleeps == [1.0]  # one more try, then the cached copy
     [warning] = [text for text in reporter.texts("warn") if "using the copy cached" in text]
@@ -434,43 +431,43 @@ def test_versions_json_is_cached_and_reused_with_a_warning_when_the_server_is_go
 
 def test_exact_version_in_the_cached_copy_needs_no_request(server, client, tmp_path):
     url = serve_versions(server, VERSIONS)
-    load_versions(url, cache_dir=tmp_path, client=client, wanted="1.10")
+    load_versions(url, cache_dir=tmp_path, client=client, wanted=V("1.10"))
     assert len(server.state.hits) == 1
-    release = resolve_release("1.10.4", cache_dir=tmp_path, client=client, versions_url=url)
+    release = resolve_release(V("1.10.4"), cache_dir=tmp_path, client=client, versions_url=url)
     assert release.version == "1.10.4"
     assert len(server.state.hits) == 1
 
 
 def test_a_cached_copy_younger_than_max_age_answers_a_minor_spec_without_a_request(server, client, tmp_path):
     url = serve_versions(server, VERSIONS)
-    assert resolve_release("1.11", cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.1"
+    assert resolve_release(V("1.11"), cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.1"
     serve_versions(server, {**VERSIONS, "1.11.2": VERSIONS["1.11.1"]})
     age_cached_versions(tmp_path, VERSIONS_MAX_AGE - 60)
-    assert resolve_release("1.11", cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.1"
+    assert resolve_release(V("1.11"), cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.1"
     assert len(server.state.hits) == 1
     age_cached_versions(tmp_path, VERSIONS_MAX_AGE + 1)  # the patch released meanwhile shows once it is stale
-    assert resolve_release("1.11", cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.2"
+    assert resolve_release(V("1.11"), cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.2"
     assert len(server.state.hits) == 2
-    assert resolve_release("1.11", cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.2"
+    assert resolve_release(V("1.11"), cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.2"
     assert len(server.state.hits) == 2  # the new copy is fresh again
 
 
 def test_a_cached_copy_dated_in_the_future_is_read_again(server, client, tmp_path):
     url = serve_versions(server, VERSIONS)
-    load_versions(url, cache_dir=tmp_path, client=client, wanted="1.10")
+    load_versions(url, cache_dir=tmp_path, client=client, wanted=V("1.10"))
     age_cached_versions(tmp_path, -3600)  # a clock set back since: its age says nothing
-    load_versions(url, cache_dir=tmp_path, client=client, wanted="1.10")
+    load_versions(url, cache_dir=tmp_path, client=client, wanted=V("1.10"))
     assert len(server.state.hits) == 2
 
 
 def test_version_missing_from_the_cached_copy_refreshes_it(server, client, tmp_path):
     older = {key: value for key, value in VERSIONS.items() if key != "1.11.1"}
     url = serve_versions(server, older)
-    assert resolve_release("1.11.0", cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.0"
+    assert resolve_release(V("1.11.0"), cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.0"
     serve_versions(server, VERSIONS)
-    assert resolve_release("1.11.1", cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.1"
+    assert resolve_release(V("1.11.1"), cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.1"
     assert len(server.state.hits) == 2
-    assert resolve_release("1.11.1", cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.1"
+    assert resolve_release(V("1.11.1"), cache_dir=tmp_path, client=client, versions_url=url).version == "1.11.1"
     assert len(server.state.hits) == 2  # the refreshed copy was cached
 
 
@@ -478,30 +475,30 @@ def test_unreachable_server_without_a_cached_copy_is_a_remote_error(tmp_path, cl
     sleeps = []
     with pytest.raises(RemoteError, match=r"could not get versions.json .* after 2 attempt\(s\): ConnectError") as caught:
         url = closed_port_url() + "/v.json"
-        resolve_release("1.10", cache_dir=tmp_path, client=client, versions_url=url, sleep=sleeps.append)
+        resolve_release(V("1.10"), cache_dir=tmp_path, client=client, versions_url=url, sleep=sleeps.append)
     assert caught.value.exit_code == ExitCode.REMOTE
     assert sleeps == [1.0]
 
 
 def test_a_non_json_answer_falls_back_to_the_cache_or_fails_clearly(server, client, tmp_path):
     url = serve_versions(server, VERSIONS)
-    load_versions(url, cache_dir=tmp_path / "warm", client=client, wanted="1.10")
+    load_versions(url, cache_dir=tmp_path / "warm", client=client, wanted=V("1.10"))
     age_cached_versions(tmp_path / "warm", VERSIONS_MAX_AGE + 1)
     server.state.files["/bin/versions.json"] = b"<html>captive portal</html>"
     reporter = RecordingReporter()
-    data = load_versions(url, cache_dir=tmp_path / "warm", client=client, reporter=reporter, wanted="1.10")
+    data = load_versions(url, cache_dir=tmp_path / "warm", client=client, reporter=reporter, wanted=V("1.10"))
     assert "1.10.5" in data
     assert any("not valid JSON" in text for text in reporter.texts("warn"))
     with pytest.raises(RemoteError, match="not valid JSON"):
-        load_versions(url, cache_dir=tmp_path / "cold", client=client, wanted="1.10")
+        load_versions(url, cache_dir=tmp_path / "cold", client=client, wanted=V("1.10"))
 
 
 def test_a_damaged_cached_copy_is_read_again(server, client, tmp_path):
     url = serve_versions(server, VERSIONS)
-    load_versions(url, cache_dir=tmp_path, client=client, wanted="1.10")
+    load_versions(url, cache_dir=tmp_path, client=client, wanted=V("1.10"))
     [cached] = (tmp_path / "julia" / "versions").iterdir()
     cached.write_text("{ truncated")
-    assert "1.10.4" in load_versions(url, cache_dir=tmp_path, client=client, wanted="1.10.4")
+    assert "1.10.4" in load_versions(url, cache_dir=tmp_path, client=client, wanted=V("1.10.4"))
     assert len(server.state.hits) == 2
     assert json.loads(cached.read_text()) == VERSIONS
 
@@ -511,7 +508,7 @@ def test_local_versions_json(tmp_path, offline_client, as_url):
     path = tmp_path / "versions.json"
     path.write_text(FIXTURE.read_text())
     url = path.as_uri() if as_url else str(path)
-    assert resolve_release("1.11", cache_dir=tmp_path, client=offline_client, versions_url=url).version == "1.11.1"
+    assert resolve_release(V("1.11"), cache_dir=tmp_path, client=offline_client, versions_url=url).version == "1.11.1"
     assert not (tmp_path / "julia").exists()  # a local file is not copied into the cache
 
 
@@ -710,7 +707,7 @@ def test_concurrent_downloads_of_one_release_share_a_single_transfer(server, tmp
 def test_fetch_julia_closes_the_client_it_makes(server, tmp_path):
     url = serve_versions(server, versions_for())
     server.state.files[TARBALL_PATH] = PAYLOAD
-    dist = fetch_julia("1.5.3", cache_dir=tmp_path, versions_url=url, mirror=server.url)
+    dist = fetch_julia(V("1.5.3"), cache_dir=tmp_path, versions_url=url, mirror=server.url)
     assert dist.path.read_bytes() == PAYLOAD  # filterwarnings=error turns an unclosed client into a failure
 
 
@@ -737,7 +734,7 @@ def test_fetch_julia_closes_the_client_it_makes(server, tmp_path):
     ],
 )
 def test_official_cpu_target(version, target):
-    assert official_cpu_target(version) == target
+    assert exact_version(version).official_cpu_target() == target
 
 
 @pytest.mark.parametrize(
@@ -745,14 +742,14 @@ def test_official_cpu_target(version, target):
     [("1.5.3", "v1.5", True), ("1.10.5", "v1.10", True), ("1.11.0-rc2", "v1.11", False), ("1.12.0", "v1.12", False)],
 )
 def test_compiled_dir_and_cache_validation(version, compiled, by_mtime):
-    assert compiled_dir_name(version) == compiled
-    assert validates_caches_by_mtime(version) is by_mtime
+    assert exact_version(version).compiled_dir() == compiled
+    assert exact_version(version).validates_caches_by_mtime() is by_mtime
 
 
-@pytest.mark.parametrize("helper", [official_cpu_target, compiled_dir_name, validates_caches_by_mtime])
-def test_version_facts_need_a_full_version(helper):
+@pytest.mark.parametrize("fact", ["official_cpu_target", "compiled_dir", "validates_caches_by_mtime"])
+def test_version_facts_need_a_full_version(fact):
     with pytest.raises(ConfigError):
-        helper("1.10")
+        getattr(V("1.10"), fact)()
 
 
 def test_no_import_time_client():

@@ -17,7 +17,7 @@ import pytest
 from juliapack import archive, notebook as notebooks
 from juliapack.config import load_notebook
 from juliapack.errors import ConfigError, InputError
-from juliapack.lockfile import LayerFile, Layout
+from juliapack.workflow.lock import LayerFile, Layout
 from juliapack.notebook import Mounted, config_of, kernel_metadata, plan_notebook, render
 from tests.unit.helpers import EPOCH, make_lock, member, write_tarball
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from juliapack.errors import ExitCode, ProjectError, SecretsFound
+from juliapack.julia_version import version_spec as V
 from juliapack.project import Package, app_files, entry_point, manifest_path, read_project
 from tests.unit.helpers import UUIDS, fake_token, manifest_v2, write_project
 
@@ -131,15 +132,15 @@ def test_juliaproject_and_juliamanifest_take_precedence(tmp_path: Path) -> None:
 def test_manifest_selection(tmp_path: Path, present: list[str], julia: str | None, chosen: str | None) -> None:
     for name in present:
         (tmp_path / name).write_text("")
-    found = manifest_path(tmp_path, julia)
+    found = manifest_path(tmp_path, V(julia) if julia else None)
     assert (found.name if found else None) == chosen
 
 
 def test_read_project_parses_the_versioned_manifest_it_chose(tmp_path: Path) -> None:
     root = write_project(tmp_path / "Inference", manifest=manifest_v2({"Foo": (FOO, ())}, julia_version="1.11.1"))
     (root / "Manifest-v1.10.toml").write_text(manifest_v2({"Foo": (FOO, ())}, julia_version="1.10.5"))
-    assert read_project(root, julia_version="1.10.8").manifest_julia_version == "1.10.5"
-    assert read_project(root, julia_version="1.11.1").manifest_julia_version == "1.11.1"
+    assert read_project(root, julia_version=V("1.10.8")).manifest_julia_version == "1.10.5"
+    assert read_project(root, julia_version=V("1.11.1")).manifest_julia_version == "1.11.1"
 
 
 # --------------------------------------------------------------------------- unusable projects

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from juliapack import build
-from juliapack.config import Mount, load_build
+from juliapack.build.julia_layer import JuliaLayer
+from juliapack.build.plan import PlanInputs, StepKind, plan_build
+from juliapack.build.work import WorkDirs
+from juliapack.julia_version import exact_version
+from juliapack.config import load_build
+from juliapack.container import Mount
 from juliapack.errors import ConfigError
 from juliapack.julia_dist import JuliaDist, JuliaRelease
 from juliapack.project import read_project
@@ -23,15 +27,15 @@ def local_registry(folder: Path) -> Path:
 def test_a_local_registry_is_mounted_and_added_as_a_file_url(tmp_path: Path) -> None:
     registry = local_registry(tmp_path / "MyRegistry")
     project = read_project(write_project(tmp_path / "Inference"))
-    julia = JuliaDist(JuliaRelease("1.10.5", "https://example.invalid/j.tar.gz", "e" * 64, 1, "j.tar.gz"), tmp_path / "cache" / "j.tar.gz")
+    julia = JuliaDist(JuliaRelease(exact_version("1.10.5"), "https://example.invalid/j.tar.gz", "e" * 64, 1, "j.tar.gz"), tmp_path / "cache" / "j.tar.gz")
     cfg = build_config(tmp_path, project=project.root, registries=("https://example.invalid/General.git", str(registry)))
-    layer = build.JuliaLayer(julia.path, "e" * 64, 1, "gzip", "tar")
-    plan = build.plan_build(
-        cfg, project, julia, work=build.WorkDirs(tmp_path / "work"), templates=tmp_path / "t",
-        registries_to_add=cfg.registries, cpu_target="generic", host_user="0:0", julia_layer=layer,
+    inputs = PlanInputs(
+        project=project, julia=julia, julia_layer=JuliaLayer(julia.path, "e" * 64, 1, "gzip", "tar"), codec="gzip",
+        decompressor="tar", cpu_target="generic", registries_to_add=cfg.registries, host_user="0:0",
     )  # fmt: skip
+    plan = plan_build(cfg, inputs, work=WorkDirs(tmp_path / "work"), templates=tmp_path / "t")
     assert Mount(registry, "/juliapack/registries/1", True) in plan.mounts
-    adds = [step.script for step in plan.steps if step.title.startswith("Add registry")]
+    adds = [step.script for step in plan.steps if step.kind is StepKind.ADD_REGISTRY]
     assert adds[0].endswith(" https://example.invalid/General.git")
     assert adds[1].endswith(" file:///juliapack/registries/1")
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from juliapack import archive, build
+from juliapack import archive
+from juliapack.build.julia_layer import julia_layer_for
+from juliapack.julia_version import exact_version
 from juliapack.errors import InputError
 from juliapack.julia_dist import JuliaDist, JuliaRelease
 from juliapack.report import RecordingReporter
@@ -72,12 +74,12 @@ def test_a_hard_link_is_refused_and_nothing_is_left(tmp_path: Path) -> None:
 def test_the_julia_layer_is_recompressed_once_and_then_reused(tmp_path: Path) -> None:
     (tmp_path / "cache").mkdir()
     source = official_tarball(tmp_path / "cache" / "julia-1.9.9-linux-x86_64.tar.gz")
-    release = JuliaRelease("1.9.9", "https://example.invalid/j.tar.gz", "e" * 64, source.stat().st_size, source.name)
+    release = JuliaRelease(exact_version("1.9.9"), "https://example.invalid/j.tar.gz", "e" * 64, source.stat().st_size, source.name)
     julia = JuliaDist(release, source)
     reporter = RecordingReporter()
-    first = build.julia_layer(julia, codec="zstd", decompressor="zstd", reporter=reporter)
-    again = build.julia_layer(julia, codec="zstd", decompressor="zstd", reporter=reporter)
+    first = julia_layer_for(julia, codec="zstd", decompressor="zstd", reporter=reporter)
+    again = julia_layer_for(julia, codec="zstd", decompressor="zstd", reporter=reporter)
     assert first == again and first.path.parent.parent == source.parent
     assert len([s for s in reporter.texts("step") if s.startswith("Recompressing")]) == 1
-    official = build.julia_layer(julia, codec="gzip", decompressor="pigz", reporter=reporter)
+    official = julia_layer_for(julia, codec="gzip", decompressor="pigz", reporter=reporter)
     assert (official.path, official.sha256, official.codec, official.decompressor) == (source, "e" * 64, "gzip", "pigz")

@@ -1,13 +1,9 @@
-"""The Kaggle datasets juliapack uploads, planned from the lock, and what was last uploaded to them.
+"""Kaggle's naming rules, and the names juliapack derives for the datasets and the kernel.
 
 The layers change at very different rates (Julia rarely, the depot when the Manifest changes, the app
 on every edit, the model on every training run), so each goes to its own dataset: ``<slug>-julia``,
 ``<slug>-depot``, ``<slug>-app`` and ``<slug>-model``. `plan_datasets` is the single source of those
-names: `upload` creates exactly these datasets and the notebook command mounts exactly these.
-
-A dataset's content is named by one hash over its files' names, sizes and sha256s. Upload writes it
-into the dataset's description (a line ``juliapack-content: sha256:<hex>``), so any clone can tell
-whether Kaggle already holds that content, and into ``dist/juliapack.uploaded.json``.
+names: `upload` creates exactly these datasets and the notebook mounts exactly these.
 """
 
 from __future__ import annotations
@@ -19,22 +15,50 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from juliapack.config import ARCHIVE_SUFFIXES, SLUG, KaggleIdentity, slugify
 from juliapack.errors import ConfigError, InputError
-from juliapack.fsutil import sha256_file, write_json_atomic
-from juliapack.lockfile import ROLES as LAYER_ROLES
-from juliapack.lockfile import Lock
+from juliapack.fsutil import sha256_file
+from juliapack.workflow.lock import ROLES as LAYER_ROLES
+from juliapack.workflow.lock import Lock
 
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+# Kaggle unpacks uploads with these endings into folders, so no file we upload may end with one.
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst", ".zip", ".gz", ".7z")
 DATASET_ROLES = (*LAYER_ROLES, "model")
 ROLE_LABELS = {"julia": "Julia", "depot": "Julia depot", "app": "app", "model": "model"}
 MOUNT_ROOT = "/kaggle/input"
 MAX_FILES = 50  # Kaggle takes at most 50 top-level files per dataset
 SLUG_LENGTH = (6, 50)  # Kaggle's limits for dataset slugs and titles
 TITLE_LENGTH = (6, 50)
-CONTENT_PREFIX = "juliapack-content: "
-CONTENT_LINE = re.compile(r"^juliapack-content: (sha256:[0-9a-f]{64})\s*$", re.MULTILINE)
-STATE_NAME = "juliapack.uploaded.json"
-STATE_SCHEMA = 1
+KERNEL_LENGTH = (5, 50)  # kernel titles and slugs
+
+
+def slugify(text: str) -> str:
+    """The slug Kaggle (and its client) makes of a title: the one slugifier juliapack uses."""
+    from slugify import slugify as python_slugify
+
+    return python_slugify(text)
+
+
+def file_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a file of a Kaggle dataset as is, or None."""
+    if "/" in name or name in ("", ".", "..") or not name.strip():
+        return "is not a plain file name"
+    if name.lower().endswith(ARCHIVE_SUFFIXES):
+        return "ends like an archive, and Kaggle would unpack it on upload"
+    return None
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+@dataclass(frozen=True)
+class KaggleIdentity:
+    """Names on Kaggle shared by upload, notebook and push. None: decided later (credentials, lock)."""
+
+    owner: str | None  # None: the authenticated user
+    slug: str | None  # base slug; None: the project name, slugified
+    title: str | None
 
 
 @dataclass(frozen=True)
@@ -170,12 +194,11 @@ def _check_files(role: str, files: tuple[DatasetFile, ...]) -> None:
         )
     names = [file.name for file in files]
     for name in names:
-        if "/" in name or name in ("", ".", ".."):
-            raise InputError(f"the {role} layer's file name '{name}' is not a plain file name", fix="rebuild with 'juliapack build'")
-        if name.lower().endswith(ARCHIVE_SUFFIXES):
+        problem = file_name_problem(name)
+        if problem:
             raise InputError(
-                f"the {role} dataset's file '{name}' ends like an archive, and Kaggle would unpack it on upload",
-                fix="rename it without the extension (juliapack's notebook unpacks it itself)",
+                f"the {role} dataset's file '{name}' {problem}",
+                fix="rename it without the extension (juliapack's notebook unpacks it itself), or rebuild with 'juliapack build'",
             )
     if len(set(names)) != len(names):
         raise InputError(f"the {role} dataset lists a file name twice", fix="rebuild with 'juliapack build'")
@@ -192,78 +215,19 @@ def _check_distinct(plans: list[DatasetPlan]) -> None:
         seen[plan.ref] = plan.role
 
 
-# --------------------------------------------------------------------------- the description on Kaggle
+# --------------------------------------------------------------------------- the kernel
 
 
-def describe(plan: DatasetPlan, *, project: str, version: str) -> str:
-    """The dataset description: what it is, and the content line upload reads back later."""
-    names = ", ".join(file.name for file in plan.files)
-    return (
-        f"The {ROLE_LABELS[plan.role]} layer of the Julia project {project}, packed by juliapack {version} "
-        f"for an offline Kaggle notebook. Files: {names}.\n\n{CONTENT_PREFIX}{plan.content}\n"
-    )
-
-
-def content_in(description: str | None) -> str | None:
-    """The content hash a description declares, or None."""
-    found = CONTENT_LINE.search(description or "")
-    return found.group(1) if found else None
-
-
-# --------------------------------------------------------------------------- dist/juliapack.uploaded.json
-
-
-@dataclass(frozen=True)
-class UploadedDataset:
-    """What upload last put into one dataset (and checked that Kaggle holds)."""
-
-    role: str
-    ref: str
-    content: str
-    version: int | None
-    url: str
-    files: tuple[DatasetFile, ...]
-
-    @property
-    def mount(self) -> str:
-        return f"{MOUNT_ROOT}/{self.ref.partition('/')[2]}"
-
-    def holds(self, plan: DatasetPlan) -> bool:
-        return self.ref == plan.ref and self.content == plan.content
-
-
-def state_path(dist: Path) -> Path:
-    return dist / STATE_NAME
-
-
-def read_upload_state(dist: Path) -> dict[str, UploadedDataset]:
-    """role -> what was last uploaded for it from this dist/ (empty if nothing was)."""
-    path = state_path(dist)
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("schema") != STATE_SCHEMA:
-            raise ValueError(f"schema {data.get('schema')!r}, expected {STATE_SCHEMA}")
-        return {role: _record(role, entry) for role, entry in data["datasets"].items()}
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
-        raise InputError(f"{path} is unreadable ({error})", fix=f"delete {path}; the next upload rebuilds it from Kaggle") from error
-
-
-def _record(role: str, entry: dict) -> UploadedDataset:
-    files = tuple(DatasetFile(**file) for file in entry["files"])
-    return UploadedDataset(role=role, ref=entry["ref"], content=entry["content"], version=entry["version"], url=entry["url"], files=files)
-
-
-def write_upload_state(dist: Path, records: Mapping[str, UploadedDataset]) -> None:
-    datasets = {
-        role: {
-            "ref": record.ref,
-            "content": record.content,
-            "version": record.version,
-            "url": record.url,
-            "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in record.files],
-        }
-        for role, record in sorted(records.items())
-    }
-    write_json_atomic(state_path(dist), {"schema": STATE_SCHEMA, "datasets": datasets})
+def kernel_identity(*, title: str | None, kernel_slug: str | None, project_name: str) -> tuple[str, str]:
+    """(title, slug) of the kernel, checked as Kaggle checks them: the title must resolve to the slug."""
+    title = title or (kernel_slug.replace("-", " ") if kernel_slug else f"{project_name} submission")
+    slug = kernel_slug or slugify(title)
+    if slugify(title) != slug:
+        raise ConfigError(
+            f"the kernel title '{title}' resolves to the slug '{slugify(title)}', not '{slug}'",
+            fix="make the title match the slug (Kaggle derives the notebook's URL from the title), or drop kernel_slug",
+        )
+    low, high = KERNEL_LENGTH
+    if not low <= len(slug) <= high or not low <= len(title) <= high:
+        raise ConfigError(f"the kernel title '{title}' (slug '{slug}') must have {low}-{high} characters", fix="choose another title")
+    return title, slug

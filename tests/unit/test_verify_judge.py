@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from juliapack import archive, rehearse
-from juliapack.config import Mount, load_notebook
+from juliapack import archive, verify
+from juliapack.config import load_notebook
+from juliapack.container import Mount
 from juliapack.errors import ExitCode, InputError, VerifyFailed
 from juliapack.notebook import plan_notebook
-from juliapack.rehearse import judge, raise_if_failed
+from juliapack.verify import judge, raise_if_failed
 from tests.unit.helpers import EPOCH, make_lock, member, write_tarball
 
 CACHES = {"compiled/v1.10/Foo/a.ji": "1" * 64, "compiled/v1.10/Foo/a.so": "2" * 64, ".juliapack-depot/compiled/v1.10/Inference/b.ji": "3" * 64}
@@ -38,7 +39,7 @@ def result(**changes) -> dict:
     return {**base, **changes}
 
 
-def judged(tmp_path: Path, **changes) -> rehearse.Rehearsal:
+def judged(tmp_path: Path, **changes) -> verify.Rehearsal:
     lock = make_lock(compiled=dict(CACHES))
     return judge(result(**changes), lock, executed=tmp_path / "executed.ipynb", submission=tmp_path / "submission.csv")
 
@@ -165,18 +166,18 @@ def test_summary_and_passed_before(tmp_path: Path) -> None:
     out = tmp_path / "verify"
     out.mkdir()
     rehearsal = judged(tmp_path)
-    (out / rehearse.SUMMARY).write_text(json.dumps({**rehearse._summary(rehearsal), "fingerprint": "f" * 64}))
-    assert rehearse.passed_before(out, "f" * 64)
-    assert not rehearse.passed_before(out, "e" * 64)
-    (out / rehearse.SUMMARY).write_text(json.dumps({**rehearse._summary(judged(tmp_path, error="x", failed_cell=1)), "fingerprint": "f" * 64}))
-    assert not rehearse.passed_before(out, "f" * 64)
-    (out / rehearse.SUMMARY).write_text("{broken")
-    assert not rehearse.passed_before(out, "f" * 64)
-    assert not rehearse.passed_before(tmp_path / "nowhere", "f" * 64)
+    (out / verify.SUMMARY).write_text(json.dumps({**verify._summary(rehearsal), "fingerprint": "f" * 64}))
+    assert verify.passed_before(out, "f" * 64)
+    assert not verify.passed_before(out, "e" * 64)
+    (out / verify.SUMMARY).write_text(json.dumps({**verify._summary(judged(tmp_path, error="x", failed_cell=1)), "fingerprint": "f" * 64}))
+    assert not verify.passed_before(out, "f" * 64)
+    (out / verify.SUMMARY).write_text("{broken")
+    assert not verify.passed_before(out, "f" * 64)
+    assert not verify.passed_before(tmp_path / "nowhere", "f" * 64)
 
 
 def test_the_summary_is_plain_json(tmp_path: Path) -> None:
-    summary = rehearse._summary(judged(tmp_path))
+    summary = verify._summary(judged(tmp_path))
     assert json.loads(json.dumps(summary)) == summary
     assert summary["passed"] is True and summary["unpack_seconds"] == {"julia": 1.25, "depot": 10.5, "app": 0.03}
 
@@ -199,7 +200,7 @@ def dist(tmp_path: Path) -> tuple[Path, object]:
 
 
 def test_check_dist_accepts_what_the_lock_describes(dist) -> None:
-    rehearse.check_dist(*dist)
+    verify.check_dist(*dist)
 
 
 def test_check_dist_refuses_a_missing_or_changed_layer(dist) -> None:
@@ -208,10 +209,10 @@ def test_check_dist_refuses_a_missing_or_changed_layer(dist) -> None:
     data[-1] ^= 1
     (folder / "inference").write_bytes(bytes(data))
     with pytest.raises(InputError, match="does not match juliapack.lock.json"):
-        rehearse.check_dist(folder, lock)
+        verify.check_dist(folder, lock)
     (folder / "inference").unlink()
     with pytest.raises(InputError, match="inference is missing"):
-        rehearse.check_dist(folder, lock)
+        verify.check_dist(folder, lock)
 
 
 def test_check_dist_refuses_an_unsafe_layer_even_if_the_lock_agrees(dist) -> None:
@@ -220,7 +221,7 @@ def test_check_dist_refuses_an_unsafe_layer_even_if_the_lock_agrees(dist) -> Non
     data = (folder / "julia").read_bytes()
     julia = dataclasses.replace(lock.layer("julia"), sha256=hashlib.sha256(data).hexdigest(), size=len(data))
     with pytest.raises(InputError, match="unsafe member"):
-        rehearse.check_dist(folder, dataclasses.replace(lock, layers=(julia, *lock.layers[1:])))
+        verify.check_dist(folder, dataclasses.replace(lock, layers=(julia, *lock.layers[1:])))
 
 
 def test_mounts_put_each_file_where_the_notebook_looks(tmp_path: Path) -> None:
@@ -228,7 +229,7 @@ def test_mounts_put_each_file_where_the_notebook_looks(tmp_path: Path) -> None:
     (tmp_path / "comp").mkdir()
     cfg = load_notebook({"model": "model.jld2", "inputs": ["comp:/kaggle/input/comp"]}, env={}, cwd=tmp_path)
     plan = plan_notebook(cfg, make_lock(), owner="alice", dist=tmp_path / "dist")
-    mounts = rehearse.mounts_for(plan, cfg, tmp_path / "work")
+    mounts = verify.mounts_for(plan, cfg, tmp_path / "work")
     assert mounts == [
         Mount(tmp_path / "work", "/juliapack/verify", False),
         Mount(tmp_path / "comp", "/kaggle/input/comp", True),
@@ -243,5 +244,5 @@ def test_a_model_only_on_kaggle_cannot_be_rehearsed(tmp_path: Path) -> None:
     cfg = load_notebook({"model": "carol/weights/model.jld2"}, env={}, cwd=tmp_path)
     plan = plan_notebook(cfg, make_lock(), owner="alice", dist=tmp_path / "dist")
     with pytest.raises(InputError, match="only on Kaggle") as raised:
-        rehearse.mounts_for(plan, cfg, tmp_path / "work")
+        verify.mounts_for(plan, cfg, tmp_path / "work")
     assert "--model" in raised.value.fix

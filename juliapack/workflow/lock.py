@@ -1,4 +1,5 @@
-"""dist/juliapack.lock.json: what a build produced, read by notebook, verify and upload.
+"""dist/juliapack.lock.json: what a build produced, read by notebook, verify and upload; and the one check
+that the files in dist/ are the files the lock describes.
 
 The lock is the contract between the stages: which files make up each layer (name, sha256, size,
 codec), where the notebook unpacks them, the entry point, and the fingerprint of the build's inputs
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from juliapack.errors import InputError
-from juliapack.fsutil import write_json_atomic
+from juliapack.fsutil import sha256_file, write_json_atomic
+from juliapack.julia_version import JuliaVersion, parse_version
 
 LOCK_NAME = "juliapack.lock.json"
 SCHEMA = 1
@@ -50,7 +52,7 @@ class Lock:
     project_name: str
     project_dir: str  # the host path it was built from: tells "dist from another project" apart
     entry: str  # entry script, relative to the project
-    julia_version: str
+    julia_version: JuliaVersion
     julia_sha256: str
     julia_url: str
     cpu_target: str
@@ -71,7 +73,9 @@ class Lock:
         raise InputError(f"the lock file has no {role} layer", fix="rebuild with 'juliapack build'")
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["julia_version"] = str(self.julia_version)
+        return data
 
 
 def lock_path(dist: Path) -> Path:
@@ -104,6 +108,40 @@ def _read(dist: Path) -> Lock:
         layers = tuple(LayerFile(**layer) for layer in data.pop("layers"))
         layout = data.pop("layout")
         layout["depot_path"] = tuple(layout["depot_path"])
+        data["julia_version"] = _released(data["julia_version"])
         return Lock(layers=layers, layout=Layout(**layout), **data)
     except (ValueError, TypeError, KeyError) as error:
         raise InputError(f"{path} is unreadable ({error})", fix="rebuild with 'juliapack build'") from error
+
+
+def _released(text: Any) -> JuliaVersion:
+    version = parse_version(text) if isinstance(text, str) else None
+    if version is None or not version.is_exact:
+        raise ValueError(f"julia_version {text!r} is not a released Julia version")
+    return version
+
+
+# --------------------------------------------------------------------------- dist/ against the lock
+
+REBUILD_FIX = "rebuild with 'juliapack build'"
+
+
+def layer_problem(dist: Path, layer: LayerFile, *, hashed: bool = True) -> str | None:
+    """Why ``dist/<layer file>`` is not the file the lock describes, or None. Without ``hashed`` only
+    its presence and size are checked (the caller trusts stamps for the rest)."""
+    path = dist / layer.file
+    if not path.is_file():
+        return f"{path} is missing (the lock lists it)"
+    if path.stat().st_size != layer.size:
+        return f"{path} does not match juliapack.lock.json: its size differs from the build's"
+    if hashed and sha256_file(path) != layer.sha256:
+        return f"{path} does not match juliapack.lock.json: it changed since the build (its sha256 is not the lock's)"
+    return None
+
+
+def check_dist(dist: Path, lock: Lock, *, hashed: bool = True) -> None:
+    """Raise unless every layer file in dist/ is the one the lock describes."""
+    for layer in lock.layers:
+        problem = layer_problem(dist, layer, hashed=hashed)
+        if problem:
+            raise InputError(problem, fix=REBUILD_FIX)

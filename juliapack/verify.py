@@ -19,10 +19,12 @@ import nbformat
 
 from juliapack import archive, container
 from juliapack import notebook as notebooks
-from juliapack.config import Mount, NotebookConfig
+from juliapack.config import NotebookConfig
+from juliapack.container import Mount
 from juliapack.errors import InputError, VerifyFailed
-from juliapack.fsutil import sha256_file, write_json_atomic
-from juliapack.lockfile import APP_DEPOT, Lock, read_lock
+from juliapack.fsutil import write_json_atomic
+from juliapack.workflow.lock import APP_DEPOT, Lock, read_lock
+from juliapack.workflow.lock import check_dist as check_layer_files
 from juliapack.project import project_name
 from juliapack.report import NullReporter, Reporter
 from juliapack.resources import templates_root
@@ -60,13 +62,9 @@ class Rehearsal:
 
 def check_dist(dist: Path, lock: Lock) -> None:
     """The dist files are those the lock describes, and none could unpack outside its folder."""
+    check_layer_files(dist, lock)
     for layer in lock.layers:
-        path = dist / layer.file
-        if not path.is_file():
-            raise InputError(f"{path} is missing", fix="run 'juliapack build' again")
-        if path.stat().st_size != layer.size or sha256_file(path) != layer.sha256:
-            raise InputError(f"{path} does not match juliapack.lock.json", fix="run 'juliapack build' again (dist/ was changed)")
-        archive.check_safe(path, strip_components=layer.strip_components)
+        archive.check_safe(dist / layer.file, strip_components=layer.strip_components)
 
 
 def mounts_for(plan: notebooks.NotebookPlan, cfg: NotebookConfig, work: Path) -> list[Mount]:
@@ -111,10 +109,11 @@ def verify(
             [f"python3 {INSIDE}/run_notebook.py {INSIDE}/notebook.ipynb {INSIDE}/executed.ipynb {INSIDE}/result.json", str(cfg.timeout), *depots]
         )
         reporter.step(f"Running the notebook offline in {lock.image}")
-        with container.running(
-            client, lock.image, mounts=mounts_for(plan, cfg, work), network="none", reporter=reporter, purpose="verify",
-            env={"JULIAPACK_SUBMISSION": cfg.submission, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
-        ) as box:  # fmt: skip
+        spec = container.ContainerSpec(
+            lock.image, mounts=tuple(mounts_for(plan, cfg, work)), network="none", purpose="verify",
+            env=(("JULIAPACK_SUBMISSION", cfg.submission), ("PYDEVD_DISABLE_FILE_VALIDATION", "1")),
+        )  # fmt: skip
+        with container.running(client, spec, reporter=reporter) as box:
             box.run(f"cd /kaggle/working && {script}", what="the notebook runner", fix="the image needs python3 with nbclient and ipykernel")
         result = json.loads((work / "result.json").read_text())
         executed = out / f"{plan.kernel_slug}.executed.ipynb"

@@ -1,0 +1,216 @@
+"""`juliapack build`: the project, built inside the Kaggle image, packed as three layers in dist/.
+
+The order of a build: read the project and decide every input (Julia release, image, fingerprint);
+stop if dist/ already holds that build; make the plan (`build.plan`, pure); start exactly the
+container it names and run exactly its steps; pack (`build.pack`). The work folder and the no-op
+check are `build.work`'s, the pruning rules `build.depot`'s, the layers' compression `build.julia_layer`'s.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from juliapack import container, julia_dist
+from juliapack import project as projects
+from juliapack.build.julia_layer import choose_codec, image_decompressors, julia_layer_for
+from juliapack.build.pack import BuildFacts, pack
+from juliapack.build.plan import BuildPlan, PlanInputs, StepKind, plan_build
+from juliapack.build.work import WorkDirs, depot_key, fingerprint, prepare_work, stage_app, stamps_file, up_to_date, work_dirs_for
+from juliapack.config import BuildConfig
+from juliapack.errors import BuildFailed, ProjectError
+from juliapack.filelock import held, lock_file_for
+from juliapack.fsutil import sha256_file, write_json_atomic
+from juliapack.julia_version import JuliaVersion
+from juliapack.report import NullReporter, Reporter
+from juliapack.resources import templates_root
+from juliapack.workflow.lock import Lock
+
+
+@dataclass
+class BuildResult:
+    lock: Lock
+    dist: Path
+    noop: bool = False
+    seconds: float = 0.0
+    pruned: dict[str, int] = field(default_factory=dict)
+    steps: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Everything read and decided before anything is built."""
+
+    project: projects.JuliaProject
+    entry: str
+    app_files: tuple[str, ...]
+    image: container.ImageInfo
+    release: julia_dist.JuliaRelease
+    cpu_target: str
+    fingerprint: str
+
+
+def build(cfg: BuildConfig, *, reporter: Reporter = NullReporter(), docker_client=None, http_client=None, force: bool = False) -> BuildResult:
+    started = time.monotonic()
+    with _http(http_client) as http:
+        project, entry, app = _read_project(cfg, reporter)
+        spec = _julia_spec(cfg, project)
+        reporter.step(f"Image {cfg.image}")  # local checks first: Docker before the network
+        client = container.connect(docker_client)
+        image = container.ensure_image(client, cfg.image, pull=cfg.pull, reporter=reporter)
+        reporter.info(f"image id {image.id[:19]}" + (f", digest {image.digest}" if image.digest else ""))
+        inputs = _decide(cfg, spec, project, entry, app, image, http, reporter)
+        with held(lock_file_for(cfg.cache_dir, "dist", str(cfg.out)), what=str(cfg.out), reporter=reporter):
+            current = None if force or cfg.fresh else up_to_date(cfg.out, inputs.fingerprint, stamps=stamps_file(cfg))
+            if current is not None:
+                reporter.step("Nothing to do: dist/ already holds this build (same inputs, files verified)")
+                return BuildResult(current, cfg.out, noop=True, seconds=time.monotonic() - started)
+            julia = julia_dist.JuliaDist(inputs.release, _download(inputs.release, cfg, http, reporter))
+            result = _build_in_work(cfg, inputs, julia, client, reporter)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _read_project(cfg: BuildConfig, reporter: Reporter) -> tuple[projects.JuliaProject, str, projects.AppFiles]:
+    reporter.step(f"Reading the project {cfg.project}")
+    project = projects.read_project(cfg.project, julia_version=cfg.julia)
+    entry = projects.entry_point(project, cfg.entry)
+    out_inside = _relative_inside(cfg.out, project.root)
+    app = projects.app_files(project, exclude=cfg.exclude, also_ignore=(f"/{out_inside}/",) if out_inside else ())
+    reporter.info(f"{project.name}: {len(project.packages)} packages in the Manifest, {len(app.files)} app files, entry {entry}")
+    return project, entry, app
+
+
+def _julia_spec(cfg: BuildConfig, project: projects.JuliaProject) -> JuliaVersion:
+    spec = cfg.julia or project.manifest_julia_version
+    if spec is None:
+        raise ProjectError(
+            f"{project.manifest_file.name} does not record a Julia version (format 1, Julia <= 1.6)",
+            fix="pass --julia X.Y[.Z] or set julia = \"X.Y\" in juliapack.toml",
+        )
+    return spec
+
+
+def _decide(cfg, spec: JuliaVersion, project, entry, app, image, http, reporter: Reporter) -> _Inputs:  # noqa: PLR0913
+    release = julia_dist.resolve_release(
+        spec, cache_dir=cfg.cache_dir, client=http, versions_url=cfg.versions_url, mirror=cfg.julia_mirror, reporter=reporter
+    )
+    cpu_target = cfg.cpu_target or release.version.official_cpu_target()
+    app_hashes = {relpath: _file_identity(project.root / relpath) for relpath in app.files}
+    inputs_print = fingerprint(cfg, app_files=app_hashes, julia_sha256=release.sha256, image_id=image.id, cpu_target=cpu_target)
+    return _Inputs(project, entry, app.files, image, release, cpu_target, inputs_print)
+
+
+def _download(release: julia_dist.JuliaRelease, cfg: BuildConfig, http, reporter: Reporter) -> Path:
+    return julia_dist.download_release(release, cache_dir=cfg.cache_dir, client=http, reporter=reporter)
+
+
+def _build_in_work(cfg: BuildConfig, inputs: _Inputs, julia: julia_dist.JuliaDist, client, reporter: Reporter) -> BuildResult:
+    work = work_dirs_for(cfg, inputs.project)
+    with held(work.root.with_suffix(".lock"), what=f"the work folder of {inputs.project.name}", reporter=reporter):
+        state = prepare_work(work, key=depot_key(julia.release.sha256, inputs.image.id, inputs.cpu_target), fresh=cfg.fresh, reporter=reporter)
+        stage_app(inputs.project, inputs.app_files, work, epoch=cfg.source_date_epoch)
+        work.report.unlink(missing_ok=True)
+        plan = _plan(cfg, inputs, julia, client, work, state, reporter)
+        timings = _run(plan, client, cfg, work, state, reporter, project_dir=str(inputs.project.root))
+        facts = BuildFacts(inputs.fingerprint, inputs.project, inputs.entry, julia, inputs.image, inputs.cpu_target)
+        lock, pruned = pack(cfg, plan, facts, work, reporter=reporter)
+    return BuildResult(lock, cfg.out, pruned=pruned, steps=timings)
+
+
+def _plan(cfg: BuildConfig, inputs: _Inputs, julia, client, work: WorkDirs, state: dict, reporter: Reporter) -> BuildPlan:
+    found = image_decompressors(client, inputs.image, cache_dir=cfg.cache_dir, reporter=reporter)
+    codec, decompressor = choose_codec(cfg.codec, found)
+    plan_inputs = PlanInputs(
+        project=inputs.project,
+        julia=julia,
+        julia_layer=julia_layer_for(julia, codec=codec, decompressor=decompressor, reporter=reporter),
+        codec=codec,
+        decompressor=decompressor,
+        cpu_target=inputs.cpu_target,
+        registries_to_add=tuple(url for url in cfg.registries if url not in state["registries"]),
+        host_user=container.host_user(),
+    )
+    return plan_build(cfg, plan_inputs, work=work, templates=templates_root())
+
+
+def _run(plan: BuildPlan, client, cfg: BuildConfig, work: WorkDirs, state: dict, reporter: Reporter, *, project_dir: str) -> list[tuple[str, float]]:  # noqa: PLR0913
+    """Start the container the plan names and run its steps in order; returns each step's time."""
+    timings: list[tuple[str, float]] = []
+    with container.running(client, plan.container(project=project_dir), keep=cfg.keep_container, reporter=reporter) as box:
+        for step in plan.steps:
+            reporter.step(step.title)
+            began = time.monotonic()
+            try:
+                box.run(step.script, what=step.title, env={**dict(plan.env), **dict(step.env)}, fix=step.fix)
+            except BuildFailed as error:
+                raise _with_pkg_message(error) from None
+            timings.append((step.title, time.monotonic() - began))
+            if step.kind is StepKind.ADD_REGISTRY:
+                state["registries"].append(step.registry)
+                write_json_atomic(work.state, state)
+    write_json_atomic(work.state, state)
+    return timings
+
+
+def _with_pkg_message(error: BuildFailed) -> BuildFailed:
+    """Lift Julia's own `ERROR: ...` line into the one-line message."""
+    lines = error.details.splitlines()
+    message = next((line.strip() for line in lines if line.lstrip().startswith("ERROR:")), None)
+    if message is None:
+        return error
+    return BuildFailed(f"{error.what}: {message}", fix=error.fix, details=error.details)
+
+
+def _file_identity(path: Path) -> str:
+    """What of an app file reaches the archive: its bytes and whether it is executable."""
+    return sha256_file(path) + ("+x" if os.stat(path).st_mode & 0o111 else "")
+
+
+def _relative_inside(path: Path, root: Path) -> str | None:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+@contextmanager
+def _http(client) -> Iterator:
+    if client is not None:
+        yield client
+        return
+    own = _ClientOnDemand()
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+class _ClientOnDemand:
+    """The production HTTP client, made on the first request.
+
+    A no-op rebuild answers from the caches and needs none, and making one (its TLS context) costs
+    a tenth of a second, a sixth of such a rebuild.
+    """
+
+    def __init__(self) -> None:
+        self._client = None
+
+    def _real(self):
+        if self._client is None:
+            self._client = julia_dist.new_client()
+        return self._client
+
+    def get(self, *args, **kwargs):
+        return self._real().get(*args, **kwargs)
+
+    def stream(self, *args, **kwargs):
+        return self._real().stream(*args, **kwargs)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()

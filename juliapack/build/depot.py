@@ -1,0 +1,120 @@
+"""What of the build's depot and app folder reaches the layers: the pruning rules, and the compiled
+caches the rehearsal later checks were not rebuilt.
+
+The build container reports (templates/build/artifacts.jl) each package's source folder, its
+extensions and every artifact any of them references; everything else in the depot is left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from juliapack import archive, secrets
+from juliapack.build.plan import DEPOT
+from juliapack.build.work import WorkDirs
+from juliapack.fsutil import sha256_file
+from juliapack.workflow.lock import APP_DEPOT
+
+
+@dataclass(frozen=True)
+class DepotReport:
+    """What the build container found: package source folders and every artifact hash referenced."""
+
+    package_dirs: frozenset[str]  # depot-relative, e.g. packages/TinyModel/AbCdE
+    package_names: frozenset[str]
+    package_uuids: frozenset[str]
+    artifacts: frozenset[str]
+    extensions: frozenset[str] = frozenset()  # Julia 1.9+ caches these under compiled/vX.Y/<ExtName>/
+
+    @classmethod
+    def read(cls, path: Path) -> DepotReport:
+        dirs, names, uuids, hashes, extensions = set(), set(), set(), set(), set()
+        for line in path.read_text(encoding="utf-8").splitlines():
+            kind, *fields = line.split("\t")
+            if kind == "package":
+                name, uuid, source = fields
+                names.add(name)
+                uuids.add(uuid)
+                if source.startswith(DEPOT + "/"):
+                    dirs.add(source[len(DEPOT) + 1 :])
+            elif kind == "extension":
+                extensions.add(fields[0])
+            elif kind == "artifact":
+                hashes.add(fields[0])
+        return cls(frozenset(dirs), frozenset(names), frozenset(uuids), frozenset(hashes), frozenset(extensions))
+
+
+def depot_filter(report: DepotReport, *, compiled: str, project_name: str, keep_registries: bool) -> archive.Filter:
+    """What leaves the depot layer, with the reason reported to the user."""
+    used_package_parents = {PurePosixPath(d).parent.as_posix() for d in report.package_dirs}
+    cached = report.package_names | report.extensions
+
+    def drop(relpath: str, is_dir: bool) -> str | None:
+        parts = relpath.split("/")
+        top = parts[0]
+        if top == "logs":
+            return "logs"
+        if top == "clones":
+            return "git clones"
+        if top == "registries" and not keep_registries:
+            return "registries (not needed to load packages)"
+        if top == "compiled" and len(parts) >= 2 and parts[1] != compiled:
+            return "caches of other Julia versions"
+        if top == "compiled" and len(parts) == 3 and (parts[2] == project_name or parts[2] not in cached):
+            return "caches of packages not in the Manifest"
+        if top == "packages" and len(parts) == 2 and relpath not in used_package_parents:
+            return "packages not in the Manifest"
+        if top == "packages" and len(parts) == 3 and relpath not in report.package_dirs:
+            return "packages not in the Manifest"
+        if top == "artifacts" and len(parts) == 2 and is_dir and parts[1] not in report.artifacts:
+            return "artifacts no package references"
+        if top == "scratchspaces" and len(parts) == 2 and parts[1] not in report.package_uuids:
+            return "scratch spaces of packages not in the Manifest"
+        return None
+
+    return drop
+
+
+def app_filter(*, compiled: str) -> archive.Filter:
+    """The app folder holds the project's files plus its own compiled cache; nothing else of that depot."""
+
+    def drop(relpath: str, is_dir: bool) -> str | None:
+        parts = relpath.split("/")
+        if parts[0] != APP_DEPOT:
+            return None
+        if len(parts) >= 2 and parts[1] != "compiled":
+            return "logs"
+        if len(parts) >= 3 and parts[2] != compiled:
+            return "caches of other Julia versions"
+        return None
+
+    return drop
+
+
+def refuse_secrets_in_depot(collected: archive.Collected) -> None:
+    findings = []
+    for entry in collected.entries:
+        if entry.kind == "file":
+            relpath = entry.arcname.split("/", 1)[-1]  # without the .julia/ prefix
+            third_party = secrets.is_third_party_depot_path(relpath)
+            finding = secrets.check(relpath, entry.size, Path(entry.path).read_bytes, third_party=third_party, scan_content=not third_party)
+            if finding:
+                findings.append(finding)
+    secrets.raise_if_found(
+        findings,
+        where="the depot",
+        fix="remove them from the depot (they come from your build steps or --mount), then build again",
+    )
+
+
+def compiled_caches(work: WorkDirs, project_name: str, compiled: str) -> dict[str, str]:
+    """depot-relative path -> sha256 of every compiled cache shipped (verify checks none is rebuilt)."""
+    caches = {}
+    for base, label in ((work.depot, ""), (work.app_parent / project_name / APP_DEPOT, f"{APP_DEPOT}/")):
+        folder = base / "compiled" / compiled
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    caches[label + path.relative_to(base).as_posix()] = sha256_file(path)
+    return caches

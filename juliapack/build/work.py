@@ -1,0 +1,211 @@
+"""The build's state between runs: its work folder in the cache, the fingerprint of its inputs, and the
+stamps that make a rebuild with unchanged inputs a no-op.
+
+The build works in a per-project work folder of the cache: the depot (`/root/.julia` in the
+container) and the app (`/tmp/<Name>`) are bind mounts of it, so a rebuild reuses the depot and its
+compiled caches; byte-identical output comes from reusing them and from deterministic archives.
+New files reach dist/ through a staging folder and os.replace, all or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from juliapack import __version__
+from juliapack import project as projects
+from juliapack.config import BuildConfig
+from juliapack.errors import InputError
+from juliapack.fsutil import atomic_output, write_json_atomic
+from juliapack.report import Reporter
+from juliapack.workflow.lock import APP_DEPOT, LayerFile, Lock, layer_problem, lock_path, read_lock
+
+
+@dataclass(frozen=True)
+class WorkDirs:
+    root: Path
+
+    @property
+    def depot(self) -> Path:
+        return self.root / "depot"
+
+    @property
+    def app_parent(self) -> Path:
+        return self.root / "app"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.tsv"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+
+def fingerprint(cfg: BuildConfig, *, app_files: dict[str, str], julia_sha256: str, image_id: str, cpu_target: str) -> str:
+    """A hash of everything the build output depends on; equal fingerprints make a rebuild a no-op."""
+    inputs = {
+        "juliapack": __version__,
+        "app_files": app_files,
+        "julia": julia_sha256,
+        "image": image_id,
+        "cpu_target": cpu_target,
+        "registries": list(cfg.registries),
+        # Values may be secrets: only their hashes enter the fingerprint, which is stored in the lock.
+        "env": {key: hashlib.sha256(value.encode()).hexdigest() for key, value in cfg.env},
+        "mounts": [mount.spec() for mount in cfg.mounts],
+        "network": cfg.network,
+        "smoke": list(cfg.smoke) if cfg.smoke is not None else None,
+        "entry": cfg.entry,
+        "names": [cfg.names.julia, cfg.names.depot, cfg.names.app],
+        "codec": cfg.codec,
+        "source_date_epoch": cfg.source_date_epoch,
+        "keep_registries": cfg.keep_registries,
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def up_to_date(dist: Path, expected: str, *, stamps: Path | None = None) -> Lock | None:
+    """The current lock if dist/ already holds exactly what the inputs with fingerprint ``expected``
+    build, else None. A layer file is hashed again unless ``stamps`` shows it untouched since the
+    build wrote it."""
+    if not lock_path(dist).is_file():
+        return None
+    try:
+        lock = read_lock(dist)
+    except InputError:
+        return None
+    if lock.fingerprint != expected:
+        return None
+    known = _read_stamps(stamps)
+    for layer in lock.layers:
+        untouched = (dist / layer.file).is_file() and known.get(layer.file) == [layer.sha256, *_stamp(dist / layer.file)]
+        if layer_problem(dist, layer, hashed=not untouched):
+            return None
+    return lock
+
+
+def stamps_file(cfg: BuildConfig) -> Path:
+    return cfg.cache_dir / "stamps" / f"{hashlib.sha256(str(cfg.out).encode()).hexdigest()[:16]}.json"
+
+
+def _stamp(path: Path) -> list[int]:
+    """What changes whenever a file's bytes could have: size, mtime, ctime (no program can set it), inode."""
+    info = path.stat()
+    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+
+
+def _read_stamps(path: Path | None) -> dict[str, list]:
+    try:
+        stamps = json.loads(path.read_text()) if path else {}
+    except (OSError, ValueError):
+        return {}
+    return stamps if isinstance(stamps, dict) else {}
+
+
+def write_stamps(path: Path, dist: Path, layers: tuple[LayerFile, ...]) -> None:
+    write_json_atomic(path, {layer.file: [layer.sha256, *_stamp(dist / layer.file)] for layer in layers})
+
+
+def work_dirs_for(cfg: BuildConfig, project: projects.JuliaProject) -> WorkDirs:
+    key = hashlib.sha256(str(project.root).encode()).hexdigest()[:16]
+    return WorkDirs(cfg.cache_dir / "work" / f"{project.name}-{key}")
+
+
+def depot_key(julia_sha256: str, image_id: str, cpu_target: str) -> dict[str, str]:
+    return {"julia": julia_sha256, "image": image_id, "cpu_target": cpu_target}
+
+
+def prepare_work(work: WorkDirs, *, key: dict[str, str], fresh: bool, reporter: Reporter) -> dict:
+    """The work folder, wiped when its depot was built for another Julia, image or CPU target.
+
+    The depot's logs/ go every time: Pkg appends to them on every run, and nothing reads them back.
+    """
+    state = json.loads(work.state.read_text()) if work.state.is_file() else {}
+    shutil.rmtree(work.depot / "logs", ignore_errors=True)
+    if fresh or state.get("depot") != key:
+        if work.root.exists() and state:
+            reporter.info("starting from an empty depot" + (" (--fresh)" if fresh else ": Julia, image or CPU target changed"))
+        for folder in (work.depot, work.app_parent):
+            shutil.rmtree(folder, ignore_errors=True)
+        state = {"depot": key, "registries": []}
+    work.depot.mkdir(parents=True, exist_ok=True)
+    work.app_parent.mkdir(parents=True, exist_ok=True)
+    return state
+
+
+def stage_app(project: projects.JuliaProject, files: tuple[str, ...], work: WorkDirs, *, epoch: int) -> Path:
+    """Copy the app's files into the work folder with fixed mtimes; keep the app's compiled cache."""
+    target = work.app_parent / project.name
+    target.mkdir(parents=True, exist_ok=True)
+    wanted = set(files)
+    for path in sorted(target.rglob("*"), reverse=True):
+        relpath = path.relative_to(target).as_posix()
+        if relpath.split("/")[0] == APP_DEPOT:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            if not any(f.startswith(relpath + "/") for f in wanted):
+                shutil.rmtree(path)
+        elif relpath not in wanted:
+            path.unlink()
+    for relpath in files:
+        source, copy = project.root / relpath, target / relpath
+        if not (copy.is_file() and _same_bytes(source, copy)):
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy, follow_symlinks=True)
+        shutil.copymode(source, copy)
+        os.utime(copy, (epoch, epoch), follow_symlinks=False)
+    return target
+
+
+def _same_bytes(a: Path, b: Path, *, chunk: int = 1 << 20) -> bool:
+    """Whether two files hold the same bytes, read a chunk at a time (a data file may be gigabytes)."""
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with open(a, "rb") as left, open(b, "rb") as right:
+        while True:
+            block = left.read(chunk)
+            if block != right.read(chunk):
+                return False
+            if not block:
+                return True
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """A copy of its own, never a hard link: a later write to a file in dist/ must not reach the cache."""
+    with open(source, "rb") as src, atomic_output(target, large=True) as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+
+
+@contextmanager
+def staging(dist: Path) -> Iterator[Path]:
+    """A temp folder inside dist/ for the new files; removed whatever happens (dist/ too, if it was
+    made here and the build failed)."""
+    created = not dist.exists()
+    dist.mkdir(parents=True, exist_ok=True)
+    for stale in dist.glob(".staging-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    folder = dist / f".staging-{os.getpid()}"
+    folder.mkdir()
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        if created and not any(dist.iterdir()):
+            dist.rmdir()
+        raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def commit(stage: Path, dist: Path, names: list[str]) -> None:
+    """Move the staged files in; the old lock goes first so a crash midway never pairs it with new files."""
+    lock_path(dist).unlink(missing_ok=True)
+    for name in names:
+        os.replace(stage / name, dist / name)
