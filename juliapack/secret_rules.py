@@ -158,7 +158,7 @@ def assignment_hit(piece: bytes, found: re.Match) -> Hit | None:
     if KAGGLE_NAME.match(name):
         return Hit(KAGGLE_KEY, start, hint(value)) if _password_like(value) and not _joined_words(value) else None
     judge = _password_like if PASSWORDISH.search(name) else _key_like
-    return Hit(f"assigns a secret to {name.decode('ascii', 'replace')}", start, hint(value)) if judge(value) else None
+    return Hit(f"a secret assigned to {name.decode('ascii', 'replace')}", start, hint(value)) if judge(value) else None
 
 
 def _name_start(piece: bytes, keyword_start: int) -> int:

@@ -155,7 +155,7 @@ def scan(path: str, open_binary: Opener, size: int, kind: str) -> Finding | None
         return None
     with open_binary() as stream:
         hit = scan_stream(stream, kind=kind)
-    return Finding(path, hit.what, line=hit.line, hint=hit.hint) if hit else None
+    return Finding(path, f"contains {hit.what}", line=hit.line, hint=hit.hint) if hit else None
 
 
 def scan_stream(stream: IO[bytes], *, kind: str) -> rules.Hit | None:

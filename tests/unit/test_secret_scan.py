@@ -71,31 +71,31 @@ class Leak:
 
 
 LEAKS = {
-    "kaggle-key-const-in-julia": Leak("src/config.jl", f'const KAGGLE_KEY = "{token("kaggle-key")}"\n', "a Kaggle API key"),
-    "kaggle-key-in-ENV": Leak("src/run.jl", f'ENV["KAGGLE_KEY"] = "{random_text(20, seed="k20")}"\n', "a Kaggle API key"),
-    "kaggle-key-in-secrets-env": Leak("config/secrets.env", f"KAGGLE_USERNAME=alice\nKAGGLE_KEY={token('kaggle-key')}\n", "a Kaggle API key", line=2),
-    "kaggle-key-in-python": Leak("tools/up.py", f"os.environ['KAGGLE_KEY'] = '{token('kaggle-key')}'\n", "a Kaggle API key"),
-    "kaggle-json-content": Leak("data/cfg.json", '{"username": "alice", "key": "' + token("kaggle-key") + '"}', "a Kaggle API key"),
-    "kaggle-token-2mb-log": Leak("logs/run.log", big_log(f"auth with {token('kaggle-token')}"), "a Kaggle API token"),
+    "kaggle-key-const-in-julia": Leak("src/config.jl", f'const KAGGLE_KEY = "{token("kaggle-key")}"\n', "contains a Kaggle API key"),
+    "kaggle-key-in-ENV": Leak("src/run.jl", f'ENV["KAGGLE_KEY"] = "{random_text(20, seed="k20")}"\n', "contains a Kaggle API key"),
+    "kaggle-key-in-secrets-env": Leak("config/secrets.env", f"KAGGLE_USERNAME=alice\nKAGGLE_KEY={token('kaggle-key')}\n", "contains a Kaggle API key", line=2),
+    "kaggle-key-in-python": Leak("tools/up.py", f"os.environ['KAGGLE_KEY'] = '{token('kaggle-key')}'\n", "contains a Kaggle API key"),
+    "kaggle-json-content": Leak("data/cfg.json", '{"username": "alice", "key": "' + token("kaggle-key") + '"}', "contains a Kaggle API key"),
+    "kaggle-token-2mb-log": Leak("logs/run.log", big_log(f"auth with {token('kaggle-token')}"), "contains a Kaggle API token"),
     "aws-credentials-asia": Leak(".aws/credentials", f"[default]\naws_access_key_id = {token('aws-session-id')}\n", "AWS credentials", line=None),
     "aws-credentials-secret-only": Leak("home/.aws/credentials", f"[default]\naws_secret_access_key = {token('aws-secret')}\n", "AWS credentials", line=None),
-    "aws-asia-id-content": Leak("deploy/aws.ini", f"[default]\naws_access_key_id = {token('aws-session-id')}\n", "an AWS access key", line=2),
-    "aws-secret-content": Leak("deploy/aws.ini", f"[default]\naws_secret_access_key = {token('aws-secret')}\n", "an AWS secret key", line=2),
-    "slack-token": Leak("src/notify.jl", f'const HOOK = "{token("slack")}"\n', "a Slack token"),
-    "openai-project-key": Leak("src/llm.py", f'client = OpenAI(api_key="{token("openai")}")\n', "an OpenAI or Anthropic API key"),
-    "stripe-live-key": Leak("src/pay.jl", f'x = "{token("stripe")}"\n', "a Stripe key"),
-    "postgres-url-password": Leak("src/db.jl", 'const DB = "postgres://user:password@host:5432/db"\n', "a password in a URL"),
-    "private-key-in-code": Leak("src/keys.jl", f'const K = """\n{token("pem")}"""\n', "a private key", line=2),
-    "toml-api-key": Leak("LocalPreferences.toml", f'[MyAPI]\napi_key = "{random_text(40, seed="toml")}"\n', "assigns a secret to api_key", line=2),
-    "ini-password-bare": Leak("conf/db.ini", "[db]\npassword = Tr0ub4dor&3x\n", "assigns a secret to password", line=2),
-    "shell-export-token": Leak("run.sh", f"export HF_HUB_TOKEN={random_text(30, seed='sh')}\n", "assigns a secret to HF_HUB_TOKEN"),
-    "shell-two-assignments": Leak("run.sh", f"export API_TOKEN={random_text(30, seed='sh2')} USER=alice\n", "assigns a secret to API_TOKEN"),
-    "julia-dict-pair": Leak("src/client.jl", f'headers = Dict("client_secret" => "{random_text(24, seed="pair")}")\n', "assigns a secret to client_secret"),
-    "julia-keyword-argument": Leak("src/login.jl", 'login(user="alice", password="Tr0ub4dor&3x")\n', "assigns a secret to password"),
-    "yaml-camel-case-key": Leak("conf.yml", f"apiKey: {random_text(32, seed='yaml')}\n", "assigns a secret to apiKey"),
+    "aws-asia-id-content": Leak("deploy/aws.ini", f"[default]\naws_access_key_id = {token('aws-session-id')}\n", "contains an AWS access key", line=2),
+    "aws-secret-content": Leak("deploy/aws.ini", f"[default]\naws_secret_access_key = {token('aws-secret')}\n", "contains an AWS secret key", line=2),
+    "slack-token": Leak("src/notify.jl", f'const HOOK = "{token("slack")}"\n', "contains a Slack token"),
+    "openai-project-key": Leak("src/llm.py", f'client = OpenAI(api_key="{token("openai")}")\n', "contains an OpenAI or Anthropic API key"),
+    "stripe-live-key": Leak("src/pay.jl", f'x = "{token("stripe")}"\n', "contains a Stripe key"),
+    "postgres-url-password": Leak("src/db.jl", 'const DB = "postgres://user:password@host:5432/db"\n', "contains a password in a URL"),
+    "private-key-in-code": Leak("src/keys.jl", f'const K = """\n{token("pem")}"""\n', "contains a private key", line=2),
+    "toml-api-key": Leak("LocalPreferences.toml", f'[MyAPI]\napi_key = "{random_text(40, seed="toml")}"\n', "contains a secret assigned to api_key", line=2),
+    "ini-password-bare": Leak("conf/db.ini", "[db]\npassword = Tr0ub4dor&3x\n", "contains a secret assigned to password", line=2),
+    "shell-export-token": Leak("run.sh", f"export HF_HUB_TOKEN={random_text(30, seed='sh')}\n", "contains a secret assigned to HF_HUB_TOKEN"),
+    "shell-two-assignments": Leak("run.sh", f"export API_TOKEN={random_text(30, seed='sh2')} USER=alice\n", "contains a secret assigned to API_TOKEN"),
+    "julia-dict-pair": Leak("src/client.jl", f'headers = Dict("client_secret" => "{random_text(24, seed="pair")}")\n', "contains a secret assigned to client_secret"),
+    "julia-keyword-argument": Leak("src/login.jl", 'login(user="alice", password="Tr0ub4dor&3x")\n', "contains a secret assigned to password"),
+    "yaml-camel-case-key": Leak("conf.yml", f"apiKey: {random_text(32, seed='yaml')}\n", "contains a secret assigned to apiKey"),
     # A third-party file is judged by token formats: a real token there is still found.
-    "token-in-a-package": Leak(".julia/packages/X/abc/src/X.jl", f'const T = "{token("github")}"\n', "a GitHub token", THIRD_PARTY),
-    "kaggle-key-in-a-package": Leak(".julia/dev/Mine/src/Mine.jl", f'ENV["KAGGLE_KEY"] = "{token("kaggle-key")}"\n', "a Kaggle API key", THIRD_PARTY),
+    "token-in-a-package": Leak(".julia/packages/X/abc/src/X.jl", f'const T = "{token("github")}"\n', "contains a GitHub token", THIRD_PARTY),
+    "kaggle-key-in-a-package": Leak(".julia/dev/Mine/src/Mine.jl", f'ENV["KAGGLE_KEY"] = "{token("kaggle-key")}"\n', "contains a Kaggle API key", THIRD_PARTY),
     "kaggle-json-in-a-package": Leak(".julia/packages/X/abc/kaggle.json", "{}", "Kaggle API credentials", THIRD_PARTY, None),
     "netrc-in-an-artifact": Leak(".julia/artifacts/abc/.netrc", "machine x login y password z", "login credentials", THIRD_PARTY, None),
 }
@@ -166,18 +166,18 @@ def test_a_third_party_binary_is_not_read_past_its_first_bytes() -> None:
     stream = Recorded(data)
     assert secret_scan.scan(".julia/artifacts/abc/lib/libfoo.so", lambda: stream, len(data), THIRD_PARTY) is None
     assert stream.read_to == secret_scan.SNIFF
-    assert scan_text(".julia/artifacts/abc/share/notes.txt", data[7:], THIRD_PARTY).reason == "a GitHub token"  # as text, it counts
+    assert scan_text(".julia/artifacts/abc/share/notes.txt", data[7:], THIRD_PARTY).reason == "contains a GitHub token"  # as text, it counts
 
 
 def test_a_binary_of_the_user_is_scanned_for_tokens_but_not_assignments() -> None:
     data = b"\0\1serialized\0" + token("huggingface").encode() + b"\0"
-    assert scan_text("model/cache.bin", data).reason == "a Hugging Face token"
+    assert scan_text("model/cache.bin", data).reason == "contains a Hugging Face token"
     assert scan_text("model/cache.bin", b"\0\1" + b'password = "Tr0ub4dor&3x"\n') is None
 
 
 def test_a_nul_after_the_sniffed_bytes_leaves_a_file_text() -> None:
     data = b"a" * secret_scan.SNIFF + b"\0\n" + f'api_key = "{random_text(32, seed="nul")}"\n'.encode()
-    assert scan_text("data/x.txt", data).reason == "assigns a secret to api_key"
+    assert scan_text("data/x.txt", data).reason == "contains a secret assigned to api_key"
 
 
 # --------------------------------------------------------------------------- streaming: no cap, chunk boundaries, memory
@@ -186,7 +186,7 @@ def test_a_nul_after_the_sniffed_bytes_leaves_a_file_text() -> None:
 def test_a_token_at_the_end_of_a_file_over_1_mib_is_found() -> None:
     filler = "x = 1\n" * ((3 << 20) // 6)
     finding = scan_text("logs/big.log", filler + token("kaggle-token") + "\n")
-    assert finding.reason == "a Kaggle API token" and finding.line == filler.count("\n") + 1
+    assert finding.reason == "contains a Kaggle API token" and finding.line == filler.count("\n") + 1
 
 
 @pytest.mark.parametrize("boundary", [secret_scan.SNIFF, secret_scan.SNIFF + secret_scan.CHUNK, secret_scan.SNIFF + 2 * secret_scan.CHUNK])
@@ -199,7 +199,7 @@ def test_a_token_split_across_read_chunks_is_found(boundary: int, newlines: bool
     filler = (filler_unit * (start // len(filler_unit) + 1))[: start - 1] + " "  # a token starts a word
     data = filler + value + filler_unit * 100
     finding = scan_text("logs/split.log", data)
-    assert finding is not None and finding.reason == "a Kaggle API token"
+    assert finding is not None and finding.reason == "contains a Kaggle API token"
     assert finding.line == filler.count("\n") + 1
 
 
@@ -208,7 +208,7 @@ def test_an_assignment_split_across_read_chunks_is_found() -> None:
     start = secret_scan.SNIFF + secret_scan.CHUNK - len(line) // 2
     filler = ("n = 1\n" * (start // 6 + 1))[: start - start % 6]
     finding = scan_text("src/long.jl", filler + " " * (start - len(filler)) + line)
-    assert finding.reason == "assigns a secret to api_key"
+    assert finding.reason == "contains a secret assigned to api_key"
 
 
 class CountingStream(io.RawIOBase):
@@ -238,7 +238,7 @@ def test_memory_stays_bounded_on_a_large_file() -> None:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert finding.reason == "a GitHub token"
+    assert finding.reason == "contains a GitHub token"
     assert stream.largest <= secret_scan.CHUNK and peak < 16 << 20, peak
 
 
@@ -256,7 +256,7 @@ def test_memory_stays_bounded_on_a_large_file() -> None:
         (".pypirc", THIRD_PARTY, "PyPI credentials"),
         (".aws/credentials", THIRD_PARTY, "AWS credentials"),
         ("x/.docker/config.json", OWN, "Docker registry credentials"),
-        (".julia/servers/pkg.julialang.org/auth.toml", OWN, "Pkg server credentials"),
+        (".julia/servers/pkg.example.net/auth.toml", OWN, "Pkg server credentials"),
         (".env", OWN, "environment file with secrets"),
         ("deploy/.env.local", OWN, "environment file with secrets"),
         ("credentials.json", OWN, "service credentials"),
@@ -298,7 +298,7 @@ def test_a_name_decides_without_opening_the_file() -> None:
      ("registries/General.toml", THIRD_PARTY), ("clones/123/objects", THIRD_PARTY), ("dev/X/src/X.jl", THIRD_PARTY),
      ("conda/3/bin/python", THIRD_PARTY), ("datadeps/MNIST/x.gz", THIRD_PARTY),
      ("config/startup.jl", OWN), ("environments/v1.10/Project.toml", OWN), ("prefs/Foo.toml", OWN), ("logs/manifest_usage.toml", OWN),
-     ("scratchspaces/uuid/x", OWN), ("servers/pkg.julialang.org/auth.toml", OWN), ("packagesX/a", OWN), ("something-new/a", OWN)],
+     ("scratchspaces/uuid/x", OWN), ("servers/pkg.example.net/auth.toml", OWN), ("packagesX/a", OWN), ("something-new/a", OWN)],
 )  # fmt: skip
 @pytest.mark.parametrize("prefix", ["", ".julia/", "~/.julia/"])
 def test_depot_kind_with_and_without_the_prefix(depot_path: str, kind: str, prefix: str) -> None:
@@ -336,7 +336,7 @@ def depot_tree(root: Path) -> Path:
         "config/startup.jl": f'ENV["KAGGLE_KEY"] = "{token("kaggle-key")}"\n',
         "prefs/MyAPI.toml": f'api_token = "{random_text(40, seed="prefs")}"\n',
         "scratchspaces/uuid/state.toml": "n = 3\n",
-        "servers/pkg.julialang.org/auth.toml": 'access_token = "x"\n',
+        "servers/pkg.example.net/auth.toml": 'access_token = "x"\n',
     }
     for relpath, text in files.items():
         (root / relpath).parent.mkdir(parents=True, exist_ok=True)
@@ -351,14 +351,14 @@ def test_build_and_upload_judge_a_depot_the_same(tmp_path: Path, codec: str) -> 
     walked = secret_scan.scan_entries(collected.entries, role="depot")
     read = secret_scan.scan_tarball(written.path, role="depot")
     assert [(f.path, f.reason, f.line) for f in walked] == [
-        (".julia/config/startup.jl", "a Kaggle API key", 1),
-        (".julia/packages/Leaky/def/src/Leaky.jl", "a Hugging Face token", 1),
-        (".julia/prefs/MyAPI.toml", "assigns a secret to api_token", 1),
-        (".julia/servers/pkg.julialang.org/auth.toml", "Pkg server credentials", None),
+        (".julia/config/startup.jl", "contains a Kaggle API key", 1),
+        (".julia/packages/Leaky/def/src/Leaky.jl", "contains a Hugging Face token", 1),
+        (".julia/prefs/MyAPI.toml", "contains a secret assigned to api_token", 1),
+        (".julia/servers/pkg.example.net/auth.toml", "Pkg server credentials", None),
     ]
     assert [(f.path, f.reason, f.line, f.hint) for f in read] == [(f.path, f.reason, f.line, f.hint) for f in walked]
     assert {(f.role, f.container) for f in read} == {("depot", "dotjulia")} and {f.role for f in walked} == {"depot"}
-    assert str(read[0]).startswith("dotjulia: .julia/config/startup.jl (a Kaggle API key, line 1, ")
+    assert str(read[0]).startswith("dotjulia: .julia/config/startup.jl (contains a Kaggle API key, line 1, ")
 
 
 def test_build_and_upload_name_app_files_alike(tmp_path: Path) -> None:
@@ -413,12 +413,12 @@ ALLOW = "[build] allow_secrets in juliapack.toml (or --allow-secret PATH=REASON)
 
 
 def test_the_error_names_five_files_their_reasons_and_the_fix() -> None:
-    findings = [Finding(f"src/f{i}.jl", "a GitHub token", line=i + 1, hint="ghp_…(40 chars)") for i in range(7)]
+    findings = [Finding(f"src/f{i}.jl", "contains a GitHub token", line=i + 1, hint="ghp_…(40 chars)") for i in range(7)]
     with pytest.raises(SecretsFound) as raised:
         secret_scan.raise_if_found(findings, where="the project /p", allow=ALLOW)
     error = raised.value
     assert error.what == (
-        "the project /p holds files that look like secrets: " + ", ".join(f"src/f{i}.jl (a GitHub token, line {i + 1}, ghp_…(40 chars))" for i in range(5)) + " and 2 more"
+        "the project /p holds files that look like secrets: " + ", ".join(f"src/f{i}.jl (contains a GitHub token, line {i + 1}, ghp_…(40 chars))" for i in range(5)) + " and 2 more"
     )
     assert ".juliapackignore" in error.fix and ALLOW in error.fix and "depot" not in error.fix
     assert error.exit_code == ExitCode.INPUT and "\n" not in str(error)
@@ -426,7 +426,7 @@ def test_the_error_names_five_files_their_reasons_and_the_fix() -> None:
 
 def test_a_depot_finding_says_how_to_take_it_out_of_the_depot() -> None:
     with pytest.raises(SecretsFound) as raised:
-        secret_scan.raise_if_found([Finding(".julia/config/startup.jl", "a Kaggle API key", line=1, role="depot")], where="the depot", allow=ALLOW)
+        secret_scan.raise_if_found([Finding(".julia/config/startup.jl", "contains a Kaggle API key", line=1, role="depot")], where="the depot", allow=ALLOW)
     fix = raised.value.fix
     assert "out of the depot" in fix and "--env" in fix and ALLOW in fix
     assert "exclude" not in fix  # [build] exclude only leaves files out of the app
@@ -434,7 +434,7 @@ def test_a_depot_finding_says_how_to_take_it_out_of_the_depot() -> None:
 
 def test_findings_in_both_layers_get_both_fixes() -> None:
     with pytest.raises(SecretsFound) as raised:
-        findings = [Finding("certs/a.pem", "PEM key or certificate"), Finding(".julia/prefs/x.toml", "assigns a secret to token", role="depot")]
+        findings = [Finding("certs/a.pem", "PEM key or certificate"), Finding(".julia/prefs/x.toml", "contains a secret assigned to token", role="depot")]
         secret_scan.raise_if_found(findings, where="what would be uploaded", allow=ALLOW)
     assert ".juliapackignore" in raised.value.fix and "out of the depot" in raised.value.fix
 
