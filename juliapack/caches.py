@@ -85,10 +85,11 @@ def _kept_stem(files: list[CacheFile], in_use: str | None) -> str | None:
     if in_use is not None:
         return _stem(in_use)
     images = [f for f in files if f.relpath.endswith(".ji")]
-    if not images:
-        return None  # nothing Base would load from here: not ours to judge
-    newest = max(images, key=lambda f: (f.mtime, f.relpath))
-    return _stem(PurePosixPath(newest.relpath).name)
+    newest = max((f.mtime for f in images), default=None)
+    candidates = [f for f in images if f.mtime == newest]
+    if len(candidates) != 1:
+        return None  # no .ji, or a tie (the build's mtime fix gives old caches one mtime): cannot tell
+    return _stem(PurePosixPath(candidates[0].relpath).name)
 
 
 def stale_cache_files(files: Iterable[CacheFile], *, in_use: Mapping[str, str] | None) -> list[str]:
@@ -96,8 +97,9 @@ def stale_cache_files(files: Iterable[CacheFile], *, in_use: Mapping[str, str] |
 
     ``in_use`` maps a package folder to the ``.ji`` file name Base would load there (check_caches.jl on
     1.10+); folders it does not name are left whole. Without it (before 1.10), the newest ``.ji`` of each
-    folder is taken as the one in use, as Base tries the newest first. Files other than ``.ji``/``.so``
-    (lock files) and files directly in ``compiled/vX.Y`` are never deleted.
+    folder is taken as the one in use, as Base tries the newest first; a folder whose newest mtime is
+    shared is left whole. Files other than ``.ji``/``.so`` (lock files) and files directly in
+    ``compiled/vX.Y`` are never deleted.
     """
     folders: dict[str, list[CacheFile]] = defaultdict(list)
     for file in files:

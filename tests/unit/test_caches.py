@@ -100,9 +100,10 @@ def test_without_the_check_the_newest_ji_is_the_one_in_use():
     assert doomed == ["Bar/XyZ_b.ji", "Foo/AbCdE_old.ji", "Foo/AbCdE_old.so", "Foo/AbCdE_orphan.so"]
 
 
-def test_equal_mtimes_pick_by_name_so_the_answer_is_stable():
-    files = [CacheFile("P/s_2.ji", 7), CacheFile("P/s_1.ji", 7)]
-    assert stale_cache_files(files, in_use=None) == stale_cache_files(list(reversed(files)), in_use=None) == ["P/s_1.ji"]
+def test_a_tie_for_newest_leaves_the_folder_whole():
+    files = [CacheFile("P/s_2.ji", 7), CacheFile("P/s_1.ji", 7), CacheFile("P/s_0.ji", 3)]
+    assert stale_cache_files(files, in_use=None) == []
+    assert stale_cache_files([*files, CacheFile("P/s_3.ji", 9)], in_use=None) == ["P/s_0.ji", "P/s_1.ji", "P/s_2.ji"]
 
 
 def test_a_single_cache_is_never_stale():
