@@ -34,5 +34,5 @@ def test_templates_ship_inside_the_wheel(tmp_path):
     ).stdout.splitlines()
     assert Path(where).is_relative_to(tmp_path / "venv")
     assert first_line == "# %% [markdown]"
-    for shipped in ("build/artifacts.jl", "verify/run_notebook.py"):
+    for shipped in ("build/artifacts.jl", "build/check_caches.jl", "build/env_info.jl", "verify/run_notebook.py"):
         assert (Path(where) / shipped).is_file()
