@@ -133,6 +133,7 @@ def build(
     smoke: Optional[str] = typer.Option(None, "--smoke", help="Run the entry point once with these arguments, in the build container."),
     entry: Optional[str] = typer.Option(None, "--entry", help="Entry script, relative to the project [default: src/<Name>.jl]."),
     exclude: Optional[list[str]] = typer.Option(None, "--exclude", help="gitignore-style pattern left out of the app (repeatable)."),
+    allow_secret: Optional[list[str]] = typer.Option(None, "--allow-secret", help="PATH=REASON: ship a file that looks like a secret (repeatable; recorded in the lock)."),
     codec: Optional[str] = typer.Option(None, "--codec", help="auto, zstd or gzip [default: auto: zstd if the image can unpack it]."),
     keep_registries: Optional[bool] = typer.Option(None, "--keep-registries", help="Keep registries/ in the depot."),
     keep_container: Optional[bool] = typer.Option(None, "--keep-container", help="Leave the build container for debugging."),
@@ -155,7 +156,7 @@ def build(
     flags = _flags(
         project=str(project) if project else None, out=str(out) if out else None, julia=julia, julia_mirror=julia_mirror,
         versions_url=versions_url, image=image, cpu=cpu, pull=pull, registries=registry, env=env, mounts=mount,
-        network=network, cpu_target=cpu_target, smoke=smoke, entry=entry, exclude=exclude, codec=codec,
+        network=network, cpu_target=cpu_target, smoke=smoke, entry=entry, exclude=exclude, codec=codec, allow_secrets=allow_secret,
         keep_registries=keep_registries, keep_container=keep_container, fresh=fresh, verify=verify,
     )  # fmt: skip
     cfg = configs.load_build(flags, config_path=config)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from juliapack import secrets
+from juliapack import secret_scan
 from juliapack.errors import ProjectError
 from juliapack.ignore import IgnoreRules
 from juliapack.julia_version import JuliaVersion, parse_version
@@ -192,21 +193,23 @@ class AppFiles:
     ignored: int
 
 
-def app_files(project: JuliaProject, *, exclude: tuple[str, ...] = (), also_ignore: tuple[str, ...] = ()) -> AppFiles:
-    """The project's files that go into the app layer; refuses secrets that are not excluded."""
+def app_files(
+    project: JuliaProject, *, exclude: tuple[str, ...] = (), also_ignore: tuple[str, ...] = (), allow: secret_scan.Allowlist | None = None
+) -> AppFiles:
+    """The project's files that go into the app layer; refuses secrets that are neither excluded nor allowed."""
     rules = IgnoreRules.for_project(project.root, extra=(*also_ignore, *exclude))
     kept: list[str] = []
     counts = {"ignored": 0}
     findings = []
     for relpath, path in _kept_files(project.root, project.root, rules, counts):
-        finding = secrets.check(relpath, path.lstat().st_size, path.read_bytes)
+        finding = secret_scan.scan(relpath, partial(open, path, "rb"), path.stat().st_size, secret_scan.OWN)
         if finding:
             findings.append(finding)
         kept.append(relpath)
-    secrets.raise_if_found(
-        findings,
+    secret_scan.raise_if_found(
+        allow.filter(findings) if allow else findings,
         where=f"the project {project.root}",
-        fix="delete them, or list them in .juliapackignore (or --exclude) so they are never packed",
+        allow=secret_scan.ALLOW_OPTION,
     )
     return AppFiles(tuple(sorted(kept)), counts["ignored"])
 

@@ -301,9 +301,10 @@ def _glob_regex(pattern: str) -> str:
 
 
 SHOWN = 5
+ALLOW_OPTION = '[build] allow_secrets = {"PATH" = "why it may ship"} in juliapack.toml (or --allow-secret PATH=REASON)'
 REMOVE = {  # how to take a file out of each layer
     "app": "delete them from the project or leave them out with .juliapackignore (or --exclude)",
-    "depot": "take them out of the depot: a build step, a --mount or a package wrote them there (pass secrets with --env, "
+    "depot": "take them out of the depot: a build step, a --volume or a package wrote them there (pass secrets with --env, "
     "which stays out of the depot, instead of writing them into ~/.julia), then build again",
     "julia": "build with the official Julia tarball",
     "model": "take them out of the model folder",

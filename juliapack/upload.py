@@ -13,13 +13,12 @@ files per dataset are refused while planning.
 
 from __future__ import annotations
 
-import posixpath
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from juliapack import __version__, archive, secrets
+from juliapack import __version__, secret_scan
 from juliapack.config import UploadConfig
 from juliapack.errors import ConfigError, InputError, KaggleError
 from juliapack.kaggle_api import KaggleClient, NotFound
@@ -118,45 +117,23 @@ def _check_own(plans: list[DatasetPlan], username: str) -> None:
 
 
 def _check_before_sending(plans: list[DatasetPlan], sources: dict[tuple[str, str], Path], lock: Lock) -> None:
-    """The files are what the lock says, and hold nothing that looks like a credential."""
+    """The files are what the lock says, and hold nothing that looks like a credential, judged by the
+    rule the build applied (`secret_scan`), with the files the build allowed (recorded in the lock)."""
     layers = {layer.file: layer for layer in lock.layers}
-    findings: list[secrets.Finding] = []
+    findings: list[secret_scan.Finding] = []
     for plan in plans:
         for file in plan.files:
             path = sources[(plan.role, file.name)]
             if plan.role == "model":  # hashed a moment ago, and not a tarball
-                findings += _named(file.name, secrets.check(file.name, file.size, path.read_bytes, scan_content=False))
+                reason = secret_scan.name_reason(file.name, kind=secret_scan.OWN)
+                findings += [secret_scan.Finding(file.name, reason, role="model")] if reason else []
                 continue
-            layer = layers[file.name]
-            problem = layer_problem(path.parent, layer)
+            problem = layer_problem(path.parent, layers[file.name])
             if problem:
                 raise InputError(problem, fix="rebuild with 'juliapack build'")
-            findings += _layer_findings(plan.role, path, layer.strip_components)
-    secrets.raise_if_found(
-        findings,
-        where="what would be uploaded",
-        fix="remove them from the project (or leave them out with [build] exclude in juliapack.toml) and rebuild",
-    )
-
-
-def _layer_findings(role: str, path: Path, strip_components: int) -> list[secrets.Finding]:
-    """Credentials inside a layer tarball, judged as the build judges them (third-party files by name only)."""
-    found = []
-    for info, reader in archive.iter_members(path):
-        relpath = "/".join(posixpath.normpath(info.name).split("/")[strip_components:])
-        if not info.isreg() or reader is None or not relpath:
-            continue
-        third_party = role == "julia" or (role == "depot" and secrets.is_third_party_depot_path(relpath))
-        finding = secrets.check(relpath, info.size, reader.read, third_party=third_party, scan_content=not third_party)
-        found += _named(path.name, finding)
-    return found
-
-
-def _named(file: str, finding: secrets.Finding | None) -> list[secrets.Finding]:
-    """The finding, named by the uploaded file it is in."""
-    if finding is None:
-        return []
-    return [secrets.Finding(finding.path if finding.path == file else f"{file}: {finding.path}", finding.reason)]
+            findings += secret_scan.scan_tarball(path, role=plan.role)
+    allowed = secret_scan.Allowlist(lock.allowed_secrets)
+    secret_scan.raise_if_found(allowed.filter(findings), where="what would be uploaded", allow=secret_scan.ALLOW_OPTION)
 
 
 # --------------------------------------------------------------------------- deciding

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from juliapack import container, julia_dist
+from juliapack import container, julia_dist, secret_scan
 from juliapack import project as projects
 from juliapack.build.julia_layer import choose_codec, image_decompressors, julia_layer_for
 from juliapack.build.pack import BuildFacts, pack
@@ -42,6 +42,17 @@ class BuildResult:
 
 
 @dataclass(frozen=True)
+class _Read:
+    """The project as read before Docker is asked anything."""
+
+    project: projects.JuliaProject
+    entry: str
+    app: projects.AppFiles
+    allow: secret_scan.Allowlist
+    julia: JuliaVersion  # the version (or series) asked for
+
+
+@dataclass(frozen=True)
 class _Inputs:
     """Everything read and decided before anything is built."""
 
@@ -52,18 +63,18 @@ class _Inputs:
     release: julia_dist.JuliaRelease
     cpu_target: str
     fingerprint: str
+    allow: secret_scan.Allowlist
 
 
 def build(cfg: BuildConfig, *, reporter: Reporter = NullReporter(), docker_client=None, http_client=None, force: bool = False) -> BuildResult:
     started = time.monotonic()
     with _http(http_client) as http:
-        project, entry, app = _read_project(cfg, reporter)
-        spec = _julia_spec(cfg, project)
+        read = _read_project(cfg, reporter)
         reporter.step(f"Image {cfg.image}")  # local checks first: Docker before the network
         client = container.connect(docker_client)
         image = container.ensure_image(client, cfg.image, pull=cfg.pull, reporter=reporter)
         reporter.info(f"image id {image.id[:19]}" + (f", digest {image.digest}" if image.digest else ""))
-        inputs = _decide(cfg, spec, project, entry, app, image, http, reporter)
+        inputs = _decide(cfg, read, image, http, reporter)
         with held(lock_file_for(cfg.cache_dir, "dist", str(cfg.out)), what=str(cfg.out), reporter=reporter):
             current = None if force or cfg.fresh else up_to_date(cfg.out, inputs.fingerprint, stamps=stamps_file(cfg))
             if current is not None:
@@ -75,14 +86,15 @@ def build(cfg: BuildConfig, *, reporter: Reporter = NullReporter(), docker_clien
     return result
 
 
-def _read_project(cfg: BuildConfig, reporter: Reporter) -> tuple[projects.JuliaProject, str, projects.AppFiles]:
+def _read_project(cfg: BuildConfig, reporter: Reporter) -> _Read:
     reporter.step(f"Reading the project {cfg.project}")
     project = projects.read_project(cfg.project, julia_version=cfg.julia)
     entry = projects.entry_point(project, cfg.entry)
     out_inside = _relative_inside(cfg.out, project.root)
-    app = projects.app_files(project, exclude=cfg.exclude, also_ignore=(f"/{out_inside}/",) if out_inside else ())
+    allow = secret_scan.Allowlist(dict(cfg.allow_secrets))  # the depot is checked against it too, at packing
+    app = projects.app_files(project, exclude=cfg.exclude, also_ignore=(f"/{out_inside}/",) if out_inside else (), allow=allow)
     reporter.info(f"{project.name}: {len(project.packages)} packages in the Manifest, {len(app.files)} app files, entry {entry}")
-    return project, entry, app
+    return _Read(project, entry, app, allow, _julia_spec(cfg, project))
 
 
 def _julia_spec(cfg: BuildConfig, project: projects.JuliaProject) -> JuliaVersion:
@@ -95,14 +107,14 @@ def _julia_spec(cfg: BuildConfig, project: projects.JuliaProject) -> JuliaVersio
     return spec
 
 
-def _decide(cfg, spec: JuliaVersion, project, entry, app, image, http, reporter: Reporter) -> _Inputs:  # noqa: PLR0913
+def _decide(cfg: BuildConfig, read: _Read, image: container.ImageInfo, http, reporter: Reporter) -> _Inputs:
     release = julia_dist.resolve_release(
-        spec, cache_dir=cfg.cache_dir, client=http, versions_url=cfg.versions_url, mirror=cfg.julia_mirror, reporter=reporter
+        read.julia, cache_dir=cfg.cache_dir, client=http, versions_url=cfg.versions_url, mirror=cfg.julia_mirror, reporter=reporter
     )
     cpu_target = cfg.cpu_target or release.version.official_cpu_target()
-    app_hashes = {relpath: _file_identity(project.root / relpath) for relpath in app.files}
+    app_hashes = {relpath: _file_identity(read.project.root / relpath) for relpath in read.app.files}
     inputs_print = fingerprint(cfg, app_files=app_hashes, julia_sha256=release.sha256, image_id=image.id, cpu_target=cpu_target)
-    return _Inputs(project, entry, app.files, image, release, cpu_target, inputs_print)
+    return _Inputs(read.project, read.entry, read.app.files, image, release, cpu_target, inputs_print, read.allow)
 
 
 def _download(release: julia_dist.JuliaRelease, cfg: BuildConfig, http, reporter: Reporter) -> Path:
@@ -117,7 +129,7 @@ def _build_in_work(cfg: BuildConfig, inputs: _Inputs, julia: julia_dist.JuliaDis
         work.report.unlink(missing_ok=True)
         plan = _plan(cfg, inputs, julia, client, work, state, reporter)
         timings = _run(plan, client, cfg, work, state, reporter, project_dir=str(inputs.project.root))
-        facts = BuildFacts(inputs.fingerprint, inputs.project, inputs.entry, julia, inputs.image, inputs.cpu_target)
+        facts = BuildFacts(inputs.fingerprint, inputs.project, inputs.entry, julia, inputs.image, inputs.cpu_target, inputs.allow)
         lock, pruned = pack(cfg, plan, facts, work, reporter=reporter)
     return BuildResult(lock, cfg.out, pruned=pruned, steps=timings)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from juliapack import archive, secrets
+from juliapack import archive, secret_scan
 from juliapack.build.plan import DEPOT
 from juliapack.build.work import WorkDirs
 from juliapack.fsutil import sha256_file
@@ -92,20 +92,10 @@ def app_filter(*, compiled: str) -> archive.Filter:
     return drop
 
 
-def refuse_secrets_in_depot(collected: archive.Collected) -> None:
-    findings = []
-    for entry in collected.entries:
-        if entry.kind == "file":
-            relpath = entry.arcname.split("/", 1)[-1]  # without the .julia/ prefix
-            third_party = secrets.is_third_party_depot_path(relpath)
-            finding = secrets.check(relpath, entry.size, Path(entry.path).read_bytes, third_party=third_party, scan_content=not third_party)
-            if finding:
-                findings.append(finding)
-    secrets.raise_if_found(
-        findings,
-        where="the depot",
-        fix="remove them from the depot (they come from your build steps or --mount), then build again",
-    )
+def refuse_secrets_in_depot(collected: archive.Collected, *, allow: secret_scan.Allowlist) -> None:
+    """The depot is judged by the same rule upload applies to the packed layer (`secret_scan`)."""
+    findings = secret_scan.scan_entries(collected.entries, role="depot")
+    secret_scan.raise_if_found(allow.filter(findings), where="the depot", allow=secret_scan.ALLOW_OPTION)
 
 
 def compiled_caches(work: WorkDirs, project_name: str, compiled: str) -> dict[str, str]:

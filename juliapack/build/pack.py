@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from juliapack import __version__, archive
+from juliapack import __version__, archive, secret_scan
 from juliapack import project as projects
 from juliapack.build.depot import DepotReport, app_filter, compiled_caches, depot_filter, refuse_secrets_in_depot
 from juliapack.build.plan import APP_PARENT, DEPOT, DEPOT_PARENT, BuildPlan
@@ -27,6 +27,7 @@ class BuildFacts:
     julia: JuliaDist
     image: ImageInfo
     cpu_target: str
+    allow: secret_scan.Allowlist  # the files the user allowed to ship; the app's already checked against it
 
 
 def pack(cfg: BuildConfig, plan: BuildPlan, facts: BuildFacts, work: WorkDirs, *, reporter: Reporter) -> tuple[Lock, dict[str, int]]:
@@ -45,7 +46,7 @@ def pack(cfg: BuildConfig, plan: BuildPlan, facts: BuildFacts, work: WorkDirs, *
             drop=depot_filter(DepotReport.read(work.report), compiled=compiled, project_name=project.name, keep_registries=cfg.keep_registries),
             reporter=reporter,
         )
-        refuse_secrets_in_depot(depot_collected)
+        refuse_secrets_in_depot(depot_collected, allow=facts.allow)
         app_written, _ = archive.pack_tree(
             work.app_parent / project.name,
             stage / cfg.names.app,
@@ -56,7 +57,9 @@ def pack(cfg: BuildConfig, plan: BuildPlan, facts: BuildFacts, work: WorkDirs, *
             reporter=reporter,
         )
         layers = _layer_files(cfg, plan, depot_written, app_written)
-        lock = _lock(plan, facts, layers, compiled=compiled_caches(work, project.name, compiled))
+        lock = _lock(plan, facts, layers, compiled=compiled_caches(work, project.name, compiled), allowed=facts.allow.used)
+        for unused in facts.allow.unused():
+            reporter.warn(f"allow_secrets entry '{unused}' allowed nothing: remove it, so it cannot allow a later file unseen")
         commit(stage, cfg.out, [layer.file for layer in layers])
         write_lock(cfg.out, lock)
         write_stamps(stamps_file(cfg), cfg.out, layers)
@@ -72,7 +75,7 @@ def _layer_files(cfg: BuildConfig, plan: BuildPlan, depot: archive.Written, app:
     )
 
 
-def _lock(plan: BuildPlan, facts: BuildFacts, layers: tuple[LayerFile, ...], *, compiled: dict[str, str]) -> Lock:
+def _lock(plan: BuildPlan, facts: BuildFacts, layers: tuple[LayerFile, ...], *, compiled: dict[str, str], allowed: dict[str, str]) -> Lock:
     release = facts.julia.release
     return Lock(
         fingerprint=facts.fingerprint,
@@ -90,5 +93,6 @@ def _lock(plan: BuildPlan, facts: BuildFacts, layers: tuple[LayerFile, ...], *, 
         layers=layers,
         layout=plan.layout,
         compiled=compiled,
+        allowed_secrets=dict(sorted(allowed.items())),
         juliapack_version=__version__,
     )

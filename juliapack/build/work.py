@@ -67,6 +67,7 @@ def fingerprint(cfg: BuildConfig, *, app_files: dict[str, str], julia_sha256: st
         "codec": cfg.codec,
         "source_date_epoch": cfg.source_date_epoch,
         "keep_registries": cfg.keep_registries,
+        "allow_secrets": [list(pair) for pair in cfg.allow_secrets],
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from juliapack.config.layers import default_cache_dir, reader_for
 from juliapack.config.values import (
     Source,
+    as_allowed_secrets,
     as_args,
     as_bool,
     as_choice,
@@ -69,12 +70,13 @@ class BuildConfig:
     fresh: bool
     verify: bool
     cache_dir: Path
+    allow_secrets: tuple[tuple[str, str], ...] = ()  # member path (or glob) -> why it may ship
 
 
 BUILD_KEYS = (
     "project", "out", "dist", "julia", "versions_url", "julia_mirror", "image", "cpu", "pull", "registries", "env",
     "mounts", "network", "cpu_target", "smoke", "entry", "names", "exclude", "codec", "source_date_epoch",
-    "keep_registries", "keep_container", "fresh", "verify",
+    "keep_registries", "keep_container", "fresh", "verify", "allow_secrets",
 )  # fmt: skip
 
 
@@ -118,6 +120,7 @@ def load_build(
         fresh=read.get("fresh", as_bool, False),
         verify=read.get("verify", as_bool, True),
         cache_dir=default_cache_dir(read.layers.env),
+        allow_secrets=read.get("allow_secrets", as_allowed_secrets, ()),
     )
 
 

@@ -75,6 +75,21 @@ def as_str_list(value: Any, where: Source) -> tuple[str, ...]:
     return tuple(as_str(item, where) for item in items)
 
 
+def as_allowed_secrets(value: Any, where: Source) -> tuple[tuple[str, str], ...]:
+    """PATH -> REASON: a TOML table, or PATH=REASON items (repeated flags)."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    else:
+        pairs = [str(item).partition("=") for item in (value if isinstance(value, (list, tuple)) else [value])]
+        if any(not sep for _, sep, _ in pairs):
+            raise ConfigError(f"{where} has an entry without =REASON", fix="write each as PATH=why it may ship, e.g. --allow-secret test/fixture.pem='test key'")
+        items = [(path, reason) for path, _, reason in pairs]
+    from juliapack.secret_scan import Allowlist
+
+    Allowlist(dict(items), option=str(where))  # the same checks the scan applies
+    return tuple(sorted((str(path), str(reason).strip()) for path, reason in items))
+
+
 def as_julia_version(value: Any, where: Source) -> JuliaVersion:
     return version_spec(as_str(value, where), where=str(where))
 

@@ -63,6 +63,7 @@ class Lock:
     layers: tuple[LayerFile, ...]
     layout: Layout
     compiled: dict[str, str] = field(default_factory=dict)  # depot-relative cache path -> sha256
+    allowed_secrets: dict[str, str] = field(default_factory=dict)  # member path -> the reason the user gave
     juliapack_version: str = ""
     schema: int = SCHEMA
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from juliapack.build import DepotReport
+from juliapack.build.depot import DepotReport
 from juliapack.caches import CacheCheck, cache_check_failure
 from juliapack.env_report import EnvReport, check_bundled_depots, check_manifest
 from tests.docker.test_testbed import INSTALL_JULIA, between, run_offline

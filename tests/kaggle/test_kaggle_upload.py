@@ -16,6 +16,7 @@ from juliapack.errors import ConfigError, CredentialsError, ExitCode, InputError
 from juliapack.kaggle_api import AccessDenied, KaggleClient, NotFound, RetryPolicy
 from juliapack.workflow.lock import write_lock
 from juliapack.report import RecordingReporter
+from juliapack.secret_scan import member_path
 from juliapack.upload import upload
 
 ROLES = ("julia", "depot", "app")
@@ -381,7 +382,8 @@ def test_credentials_in_a_tarball_are_refused_before_upload(
 ) -> None:
     dist = make_dist(tmp_path / "dist", {role: {**DEFAULT_MEMBERS[role], member: data}})
     layer = dist.lock.layer(role).file
-    with pytest.raises(SecretsFound, match=re.escape(f"holds files that look like secrets: {layer}: {member} ({reason})")) as failure:
+    named = member_path(member, role=role)  # as the build names it: the one rule of secret_scan
+    with pytest.raises(SecretsFound, match=re.escape(f"holds files that look like secrets: {layer}: {named} ({reason}")) as failure:
         upload(config(dist.path), client=client, sleep=sleeps.append)
     assert failure.value.exit_code == ExitCode.INPUT
     assert uploaded_calls(fake) == []

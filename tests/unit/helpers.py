@@ -31,16 +31,28 @@ EPOCH = 1577836800
 # --------------------------------------------------------------------------- fake credentials, built at run time
 
 
+ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def random_text(length: int, alphabet: str = ALNUM, *, seed: str = "") -> str:
+    """Random-looking characters, the same for the same seed: a run of a few characters reads as a placeholder."""
+    out, counter = [], 0
+    while len(out) < length:
+        out += [alphabet[b % len(alphabet)] for b in hashlib.sha256(f"{seed}/{length}/{counter}".encode()).digest()]
+        counter += 1
+    return "".join(out[:length])
+
+
 def fake_token(kind: str) -> str:
     """A string shaped like a live credential; assembled here so no source file holds one."""
     return {
-        "github": "gh" + "p_" + "a1B2" * 9,
-        "github-oauth": "gh" + "o_" + "Z9" * 20,
-        "github-pat": "github" + "_pat_" + "11AB" * 16,
-        "huggingface": "h" + "f_" + "Qx" * 17,
-        "kaggle-token": "KG" + "AT_" + "abc123" * 5,
-        "kaggle-key": '{"username": "alice", "key": "' + "0123456789abcdef" * 2 + '"}',
-        "aws": "AK" + "IA" + "ABCDEFGHIJ234567",
+        "github": "gh" + "p_" + random_text(36, seed="gh"),
+        "github-oauth": "gh" + "o_" + random_text(40, seed="gho"),
+        "github-pat": "github" + "_pat_" + random_text(64, seed="pat"),
+        "huggingface": "h" + "f_" + random_text(34, seed="hf"),
+        "kaggle-token": "KG" + "AT_" + random_text(30, seed="kgat"),
+        "kaggle-key": '{"username": "alice", "key": "' + random_text(32, "0123456789abcdef", seed="kaggle") + '"}',
+        "aws": "AK" + "IA" + random_text(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", seed="akia"),
         "pem": "-----BEGIN " + "RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----",
         "pem-plain": "-----BEGIN " + "PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----",
     }[kind]

@@ -269,7 +269,7 @@ CASES: dict[str, Case] = {
     "build-secret-kaggle-json": Case(("build", "Inference"), 3, ("look like secrets", "kaggle.json (Kaggle API credentials)"), (*PROJECT, write("Inference/kaggle.json", '{"username": "a", "key": "b"}'))),
     "build-secret-ssh-key": Case(("build", "Inference"), 3, ("look like secrets", "id_rsa (SSH private key)"), (*PROJECT, write("Inference/id_rsa", "not really a key\n"))),
     "build-secret-github-token": Case(
-        ("build", "Inference"), 3, ("look like secrets", "src/settings.jl (contains a GitHub token)", ".juliapackignore"),
+        ("build", "Inference"), 3, ("look like secrets", "src/settings.jl (contains a GitHub token", ".juliapackignore"),
         (*PROJECT, write("Inference/src/settings.jl", f'const TOKEN = "{GITHUB_TOKEN}"\n')),
     ),  # fmt: skip
     # Listed in .juliapackignore or --exclude, the same secrets pass, and the build goes on to Docker, which is missing here.
@@ -326,7 +326,7 @@ CASES: dict[str, Case] = {
         ("upload",), 3, ("'inference.zip' ends like an archive", "Kaggle would unpack it"), (dist(), rename_layer("app", "inference.zip")), env=CREDENTIALS,
     ),  # fmt: skip
     "upload-secret-in-a-layer": Case(
-        ("upload",), 3, ("what would be uploaded holds files that look like secrets", "inference: Inference/.env"),
+        ("upload",), 3, ("what would be uploaded holds files that look like secrets", "inference: .env (environment file with secrets)"),
         (dist(app=[member("Inference/src/Inference.jl", data=b"module Inference end\n"), member("Inference/.env", data=b"API_KEY=x\n")]),), env=CREDENTIALS,
     ),  # fmt: skip
     "upload-dataset-slug-invalid": Case(("upload", "--dataset", f"{USER}/Bad_Slug"), 2, ("--dataset 'Bad_Slug' is not a valid Kaggle slug",), (dist(),), env=CREDENTIALS),

@@ -25,6 +25,7 @@ from juliapack.build.julia_layer import JuliaLayer, choose_codec
 from juliapack.build.plan import PlanInputs, Step, plan_build
 from juliapack.build.work import WorkDirs, fingerprint, stage_app, up_to_date
 from juliapack.container import Mount
+from juliapack.secret_scan import Allowlist
 from juliapack.errors import BuildFailed, ConfigError, ExitCode, ProjectError, SecretsFound
 from juliapack.julia_dist import JuliaDist, JuliaRelease
 from juliapack.julia_version import exact_version
@@ -359,15 +360,29 @@ def test_secrets_in_the_depot_are_refused_but_third_party_test_keys_pass(tmp_pat
     depot = tmp_path / "depot"
     make_files(depot, {
         "packages/HTTP/abc/test/resources/key.pem": b"-",
-        "packages/X/abc/src/X.jl": fake_token("github").encode(),  # third-party content is not scanned
+        "packages/X/abc/test/runtests.jl": b'password = "hunter2hunter2"',  # a sample in a package's tests
         "prefs/Foo.toml": b"x = 1",
     })  # fmt: skip
-    depot_rules.refuse_secrets_in_depot(archive.collect(depot, prefix=".julia"))
+    nothing_allowed = Allowlist({})
+    depot_rules.refuse_secrets_in_depot(archive.collect(depot, prefix=".julia"), allow=nothing_allowed)
+    make_files(depot, {"packages/X/abc/src/X.jl": fake_token("github").encode()})  # a real token counts anywhere
+    with pytest.raises(SecretsFound, match=r"\.julia/packages/X/abc/src/X\.jl \(contains a GitHub token"):
+        depot_rules.refuse_secrets_in_depot(archive.collect(depot, prefix=".julia"), allow=nothing_allowed)
+    (depot / "packages/X/abc/src/X.jl").unlink()
     make_files(depot, {"config/settings.toml": f'token = "{fake_token("huggingface")}"'.encode(), "kaggle.json": b"{}"})
     with pytest.raises(SecretsFound) as raised:
-        depot_rules.refuse_secrets_in_depot(archive.collect(depot, prefix=".julia"))
-    assert "config/settings.toml (contains a Hugging Face token)" in raised.value.what
-    assert "kaggle.json (Kaggle API credentials)" in raised.value.what and ".julia/" not in raised.value.what
+        depot_rules.refuse_secrets_in_depot(archive.collect(depot, prefix=".julia"), allow=nothing_allowed)
+    assert ".julia/config/settings.toml (contains a Hugging Face token" in raised.value.what
+    assert ".julia/kaggle.json (Kaggle API credentials)" in raised.value.what
+    assert "--env" in raised.value.fix and "exclude" not in raised.value.fix  # depot files are not the app's
+
+
+def test_an_allowed_depot_file_passes_and_is_recorded(tmp_path: Path) -> None:
+    depot = tmp_path / "depot"
+    make_files(depot, {"config/settings.toml": f'token = "{fake_token("huggingface")}"'.encode()})
+    allow = Allowlist({".julia/config/settings.toml": "a read-only demo token"})
+    depot_rules.refuse_secrets_in_depot(archive.collect(depot, prefix=".julia"), allow=allow)
+    assert allow.used == {".julia/config/settings.toml": "a read-only demo token"} and allow.unused() == []
 
 
 # --------------------------------------------------------------------------- fingerprint and the no-op check

@@ -187,7 +187,7 @@ def test_juliapack_out_sets_the_output_folder(tmp_path: Path) -> None:
         ('[build]\nkeep_registry = true\n', "[build]", "did you mean 'keep_registries'?"),
         ('projcet = "."\n', "(top level)", "did you mean 'project'?"),
         ('[bulid]\njulia = "1.10"\n', "juliapack.toml", "did you mean 'build'?"),
-        ('[build]\nzzzzzz = 1\n', "[build]", "known fields: codec, cpu, cpu_target, dist"),
+        ('[build]\nzzzzzz = 1\n', "[build]", "known fields: allow_secrets, codec, cpu, cpu_target, dist"),
         ('[build]\nnames = { jula = "x" }\n', "field 'names'", "did you mean 'julia'?"),
     ],
 )

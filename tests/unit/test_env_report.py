@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from juliapack.build import DepotReport
+from juliapack.build.depot import DepotReport
 from juliapack.env_report import EnvReport, Selected, check_bundled_depots, check_manifest, empty_selections, manifest_names
 from juliapack.errors import BuildFailed, InputError
 

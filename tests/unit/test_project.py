@@ -303,7 +303,7 @@ def test_app_files_refuse_secrets(project, relpath: str, content: str | None, re
     add_files(project.root, {relpath: content if content is not None else f'const T = "{fake_token("github")}"\n'})
     with pytest.raises(SecretsFound) as raised:
         app_files(project)
-    assert f"{relpath} ({reason})" in raised.value.what
+    assert f"{relpath} ({reason}" in raised.value.what
     assert ".juliapackignore" in raised.value.fix and "--exclude" in raised.value.fix
 
 

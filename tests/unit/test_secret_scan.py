@@ -17,18 +17,9 @@ import pytest
 from juliapack import archive, secret_scan
 from juliapack.errors import ConfigError, ExitCode, SecretsFound
 from juliapack.secret_scan import OWN, THIRD_PARTY, Allowlist, Finding
-from tests.unit.helpers import EPOCH
+from tests.unit.helpers import EPOCH, random_text
 
-ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 HEX = "0123456789abcdef"
-
-
-def random_text(length: int, alphabet: str = ALNUM, *, seed: str = "") -> str:
-    out, counter = [], 0
-    while len(out) < length:
-        out += [alphabet[b % len(alphabet)] for b in hashlib.sha256(f"{seed}/{length}/{counter}".encode()).digest()]
-        counter += 1
-    return "".join(out[:length])
 
 
 def token(kind: str) -> str:
