@@ -22,7 +22,6 @@ All passes run on a warm page cache (one untimed read first): the figures are CP
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys

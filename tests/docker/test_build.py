@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import shutil
 import time
@@ -42,7 +41,6 @@ def test_build_writes_three_layers_and_the_lock(built):
 
 
 def test_depot_holds_what_loading_needs_and_nothing_pruned(built):
-    lock = read_lock(built.dist)
     depot = members(built.dist / "dotjulia")
     names = list(depot)
     assert any(n.startswith(".julia/packages/TinyModel/") and n.endswith("src/TinyModel.jl") for n in names)

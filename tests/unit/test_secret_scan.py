@@ -6,7 +6,6 @@ Every token here is assembled at run time from a seeded random body (``token``),
 
 from __future__ import annotations
 
-import hashlib
 import io
 import tracemalloc
 from dataclasses import dataclass
