@@ -2,8 +2,8 @@
 #
 # "Training" is a least-squares fit on a fixed grid whose targets follow 1.5 x1 - 0.75 x2 + 0.25 exactly;
 # rounding the fit removes the last bits of floating-point noise, so every run writes the same bytes.
-# The file holds a Dict of plain arrays and numbers in stdlib Serialization format (named .jld2 like the
-# models of real pipelines), so reading it needs no package types.
+# The file holds a Dict of plain arrays and numbers in stdlib Serialization format (hence .jls, the
+# extension Serialization files go by), so reading it needs no package types.
 using LinearAlgebra
 using Serialization
 

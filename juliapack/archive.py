@@ -343,9 +343,11 @@ def detect_codec(path: Path) -> str:
 
 
 @contextmanager
-def open_decompressed(path: Path) -> Iterator[IO[bytes]]:
+def open_decompressed(path: Path, *, on_read: Callable[[int], None] | None = None) -> Iterator[IO[bytes]]:
+    """The tarball's uncompressed stream; ``on_read`` is told each count of compressed bytes read."""
     codec = detect_codec(path)
-    with open(path, "rb") as raw:
+    with open(path, "rb") as file:
+        raw = _Counting(file, on_read) if on_read else file
         if codec == "zstd":
             import zstandard
 
@@ -354,6 +356,24 @@ def open_decompressed(path: Path) -> Iterator[IO[bytes]]:
         else:
             with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
                 yield stream
+
+
+class _Counting:
+    """A binary reader that reports how many bytes each read returned."""
+
+    def __init__(self, stream: IO[bytes], on_read: Callable[[int], None]) -> None:
+        self.stream = stream
+        self.on_read = on_read
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.on_read(len(data))
+        return data
+
+    def readinto(self, buffer) -> int:
+        count = self.stream.readinto(buffer)
+        self.on_read(count or 0)
+        return count
 
 
 def iter_members(path: Path) -> Iterator[tuple[tarfile.TarInfo, IO[bytes] | None]]:
@@ -433,16 +453,16 @@ def transcode(source: Path, target: Path, *, codec: str, reporter: Reporter = Nu
     its stdlib sources), owners are cleared. The same source gives the same bytes.
     """
     entries = input_bytes = 0
-    with atomic_output(target, large=True) as raw, reporter.progress(label or f"recompress {target.name}", total=None) as bar:
+    total = source.stat().st_size  # the bar counts compressed bytes read: the only total known up front
+    with atomic_output(target, large=True) as raw, reporter.progress(label or f"recompress {target.name}", total=total) as bar:
         sink = _HashingWriter(raw)
-        with _compressor(codec, sink) as compressed, open_decompressed(source) as stream:
+        with _compressor(codec, sink) as compressed, open_decompressed(source, on_read=bar.advance) as stream:
             out = io.BufferedWriter(compressed, buffer_size=WRITE_BUFFER)
             with tarfile.open(fileobj=stream, mode="r|") as tar:
                 for info in tar:
                     _copy_member(tar, info, out, source)
                     entries += 1
                     input_bytes += info.size
-                    bar.advance(info.size)
             out.write(NUL * (2 * BLOCK))
             out.flush()
             out.detach()

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import collections
 import os
+import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from juliapack.errors import BuildFailed, DockerUnavailable, EnvironmentProblem, JuliapackError
+from juliapack.errors import BuildFailed, DockerUnavailable, EnvironmentProblem, JuliapackError, RemoteError
 from juliapack.report import NullReporter, Reporter
 
 LABEL = "juliapack"
 TAIL_LINES = 40
+KILL_SETTLE = 3.0  # seconds to wait for the engine to report a killed container
 
 
 @dataclass(frozen=True)
@@ -60,15 +63,28 @@ def connect(client=None):
 
 def _unavailable(error: Exception) -> DockerUnavailable:
     text = str(error)
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     if "Permission denied" in text or "permission denied" in text:
         return DockerUnavailable(
-            "permission denied on the Docker socket",
+            f"permission denied on the Docker socket ({where})",
             fix="add your user to the 'docker' group (then log in again), or run with sudo",
         )
     return DockerUnavailable(
-        f"cannot reach the Docker engine ({text.splitlines()[0] if text else type(error).__name__})",
+        f"cannot reach the Docker engine at {where} ({_cause(error)})",
         fix="start Docker (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running engine",
     )
+
+
+_API_URL = re.compile(r"(?:for url|url): \S+|\bhttp\+docker://\S+|\bhttps?://localhost/v[\d.]+/\S+")
+
+
+def _cause(error: Exception) -> str:
+    """The first line of a docker SDK error, without the engine API URLs it quotes."""
+    text = (str(error).splitlines() or [type(error).__name__])[0]
+    for known, said in (("FileNotFoundError", "no socket there"), ("ConnectionRefusedError", "connection refused"), ("Read timed out", "no answer")):
+        if known in text:
+            return said
+    return " ".join(_API_URL.sub("", text).split()) or type(error).__name__
 
 
 def ensure_image(client, name: str, *, pull: str, reporter: Reporter = NullReporter(), missing_fix: str | None = None) -> ImageInfo:
@@ -109,8 +125,8 @@ def _pull(client, name: str, reporter: Reporter):
                     bar.advance(done)
         return client.images.get(name)
     except docker.errors.DockerException as error:
-        raise EnvironmentProblem(
-            f"cannot pull {name}: {str(error).splitlines()[0]}",
+        raise RemoteError(
+            f"cannot pull {name}: {_cause(error)}",
             fix="check the image name and your network (or `docker login`), or build/pull it yourself and use --pull never",
         ) from error
 
@@ -161,7 +177,7 @@ class Container:
         except docker.errors.DockerException as error:
             if self._still_running():
                 raise EnvironmentProblem(
-                    f"Docker failed to run a step in the container: {str(error).splitlines()[0]}",
+                    f"Docker failed to run a step in the container: {_cause(error)}",
                     fix="check the engine (`docker info`) and run the command again",
                 ) from error
             raise self._died(tuple(tail)) from error
@@ -171,6 +187,8 @@ class Container:
 
     def run(self, script: str, *, what: str, env: Mapping[str, str] | None = None, workdir: str | None = None, fix: str = "") -> ExecResult:
         result = self.exec(script, env=env, workdir=workdir)
+        if result.exit_code >= 128 and self._stops_within(KILL_SETTLE):
+            raise self._died(result.tail)  # killed with the container (docker kill, OOM): not the user's code
         if result.exit_code != 0:
             raise BuildFailed(
                 f"{what} failed in the build container (exit code {result.exit_code})",
@@ -178,6 +196,16 @@ class Container:
                 details="\n".join(result.tail),
             )
         return result
+
+    def _stops_within(self, seconds: float) -> bool:
+        """Whether the container is seen stopped within ``seconds``: the engine reports a kill a moment
+        after the killed process's exit code."""
+        deadline = time.monotonic() + seconds
+        while self._still_running():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
+        return True
 
     def _still_running(self) -> bool:
         import docker
@@ -261,7 +289,7 @@ def running(client, spec: ContainerSpec, *, keep: bool = False, reporter: Report
 
 def _cannot_start(image: str, error: Exception) -> EnvironmentProblem:
     return EnvironmentProblem(
-        f"cannot start a container of {image}: {str(error).splitlines()[0]}",
+        f"cannot start a container of {image}: {_cause(error)}",
         fix="check the image, the mount paths and that Docker has room (`docker system df`)",
     )
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Collection, Mapping
 
 from juliapack import toml_write
+from juliapack.accelerators import Accelerator, accelerator
 from juliapack.errors import ConfigError, InputError
 
 if sys.version_info >= (3, 11):
@@ -34,24 +35,6 @@ KAGGLE_GPU_IMAGE_CUDA = (12, 8)  # the CUDA of Kaggle's GPU image, used when the
 
 Version = tuple[int, int]
 
-
-@dataclass(frozen=True)
-class Accelerator:
-    machine_shape: str | None  # Kaggle's kernel-metadata machine_shape
-    gpu: str
-    capability: Version | None  # CUDA compute capability; None without a GPU
-
-
-ACCELERATORS = {
-    "none": Accelerator(None, "no GPU", None),
-    "t4x2": Accelerator("NvidiaTeslaT4", "T4", (7, 5)),
-    "p100": Accelerator("NvidiaTeslaP100", "P100", (6, 0)),
-    "l4": Accelerator("NvidiaL4", "L4", (8, 9)),
-    "l4x1": Accelerator("NvidiaL4X1", "L4", (8, 9)),
-    "a100": Accelerator("NvidiaTeslaA100", "A100", (8, 0)),
-    "h100": Accelerator("NvidiaH100", "H100", (9, 0)),
-    "rtxpro6000": Accelerator("NvidiaRtxPro6000", "RTX PRO 6000", (12, 0)),
-}
 
 # First and last CUDA toolkit supporting each capability (CUDA_Runtime_jll platform_augmentation.jl,
 # cuda_cap_db); None: still supported by the newest toolkits.
@@ -116,12 +99,6 @@ def _effective(name: str, preferences: Mapping[str, Any], project_preferences: M
     merged = dict(project_preferences.get(name) or {})
     merged.update(preferences.get(name) or {})
     return merged
-
-
-def accelerator(name: str) -> Accelerator:
-    if name not in ACCELERATORS:
-        raise ConfigError(f"unknown accelerator {name!r}", fix=f"use one of {', '.join(ACCELERATORS)}")
-    return ACCELERATORS[name]
 
 
 def _check_supported(version: Version, gpu: Accelerator, *, source: str) -> None:

@@ -6,10 +6,10 @@ The only side effect is the cache under ``cache_dir/julia/``:
                                           minutes, and as the fallback when offline)
     <sha256>/<filename>                   a tarball whose sha256 matched versions.json
     <sha256>/<filename>.partial           an unfinished download, resumed with an HTTP Range request
-    <sha256>/.lock                        held while one process downloads into that folder
+    <sha256>/.mutex                       held while one process downloads into that folder
 
 A tarball only ever reaches its final name through ``os.replace`` after its sha256 matched, and only the
-process holding the folder's lock writes the ``.partial`` file, so concurrent runs never see half a file.
+process holding the folder's mutex writes the ``.partial`` file, so concurrent runs never see half a file.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from juliapack import __version__
 from juliapack.errors import ChecksumMismatch, InputError, RemoteError
 from juliapack.fsutil import atomic_output, map_disk_full, sha256_file
-from juliapack.filelock import held
+from juliapack.mutex import held
 from juliapack.julia_releases import JuliaDist, JuliaRelease, pick_release
 from juliapack.julia_version import JuliaVersion
 from juliapack.report import NullReporter, Reporter
@@ -232,7 +232,7 @@ def download_release(
     if _is_verified(entry, release):
         return entry
     entry.parent.mkdir(parents=True, exist_ok=True)
-    with held(entry.parent / ".lock", what=f"the download folder {entry.parent}", reporter=reporter), map_disk_full(entry):
+    with held(entry.parent / ".mutex", what=f"the download folder {entry.parent}", reporter=reporter), map_disk_full(entry):
         if _is_verified(entry, release):
             return entry  # another process finished it while we waited
         if entry.exists():

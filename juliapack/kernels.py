@@ -20,10 +20,12 @@ from juliapack.errors import ConfigError, InputError, KaggleError, RunFailed
 from juliapack.fsutil import write_text_atomic
 from juliapack.kaggle_api import KaggleClient, KernelPush, SavedKernel
 from juliapack.report import NullReporter, Reporter
+from juliapack.workflow.gate import contradictions, notebook_files, require_rehearsed_notebook
+from juliapack.workflow.lock import Lock, read_lock
+from juliapack.workflow.names import KERNEL_METADATA as METADATA_NAME
 from juliapack.workflow.names import slugify
 
-METADATA_NAME = "kernel-metadata.json"
-FIRST_POLL = 10.0
+FIRST_POLL = 2.0  # a run is often queued for seconds only
 MAX_POLL = 60.0
 
 
@@ -193,15 +195,20 @@ def _kernel_text(code: Path, kernel_type: str) -> str:
 
 
 def push(cfg: PushConfig, *, client: KaggleClient | None = None, reporter: Reporter = NullReporter()) -> SavedKernel:
-    """Send a new version of the notebook; Kaggle queues its run. Waiting is `wait_for_run`'s job."""
+    """Send a new version of the notebook; Kaggle queues its run. Waiting is `wait_for_run`'s job.
+
+    Only what was rehearsed leaves: the notebook's bytes are the ones the last passing rehearsal ran,
+    and every dataset it attaches is the one upload made from this build, READY on Kaggle at the
+    version upload recorded.
+    """
     kernel = read_kernel_folder(cfg.folder)
-    if kernel.internet:
-        reporter.warn(f"{METADATA_NAME} turns the internet on; pushing with it off, as code competitions require")
-    if not kernel.private and not cfg.public:
-        reporter.warn(f"{METADATA_NAME} asks for a public notebook; pushing it private (pass --public to publish it)")
-    if slugify(kernel.title) != kernel.ref.partition("/")[2]:
-        reporter.warn(f"the title '{kernel.title}' does not make the slug of {kernel.ref}; Kaggle may name a new notebook after the title")
-    client = client or KaggleClient.from_environment()
+    lock = None if cfg.skip_verify else read_lock(cfg.dist)
+    if lock is not None:
+        require_rehearsed_notebook(lock, notebook_files(cfg.folder), skip=False)
+    _warn_about_metadata(kernel, cfg, reporter)
+    client = client or KaggleClient.from_environment(reporter=reporter)
+    if lock is not None:
+        _check_datasets(kernel, lock, client, reporter)
     reporter.step(f"Pushing {kernel.ref} ({'public' if cfg.public else 'private'}, internet off)")
     push = KernelPush(
         ref=kernel.ref,
@@ -220,6 +227,55 @@ def push(cfg: PushConfig, *, client: KaggleClient | None = None, reporter: Repor
         docker_image_pinning_type=kernel.docker_image_pinning_type,
     )
     return client.kernels.save(push)
+
+
+def _warn_about_metadata(kernel: KernelFolder, cfg: PushConfig, reporter: Reporter) -> None:
+    if kernel.internet:
+        reporter.warn(f"{METADATA_NAME} turns the internet on; pushing with it off, as code competitions require")
+    if not kernel.private and not cfg.public:
+        reporter.warn(f"{METADATA_NAME} asks for a public notebook; pushing it private (pass --public to publish it)")
+    if slugify(kernel.title) != kernel.ref.partition("/")[2]:
+        reporter.warn(f"the title '{kernel.title}' does not make the slug of {kernel.ref}; Kaggle may name a new notebook after the title")
+
+
+def _check_datasets(kernel: KernelFolder, lock: Lock, client: KaggleClient, reporter: Reporter) -> None:
+    """The datasets juliapack makes are the ones upload made from this build, READY at the version it
+    recorded; every other attached dataset is READY."""
+    problems = contradictions(lock, _made_by_juliapack(lock, kernel))
+    if problems:
+        raise InputError(f"the notebook and the uploaded datasets disagree: {problems[0]}", fix=SYNC_FIX)
+    reporter.step(f"Checking the {len(kernel.dataset_sources)} datasets the notebook attaches on Kaggle")
+    recorded = {record.ref: record for record in lock.uploads.values()}
+    for ref in kernel.dataset_sources:
+        owner, _, slug = ref.partition("/")
+        if client.datasets.until_processed(owner, slug, timeout=READY_TIMEOUT, reporter=reporter) != "READY":
+            raise KaggleError(f"Kaggle failed to process dataset {ref}", fix="run juliapack upload again; it uploads a new version")
+        if ref in recorded and (version := client.datasets.summary(owner, slug).version) != recorded[ref].version:
+            raise KaggleError(f"dataset {ref} is at version {version} on Kaggle, but upload recorded version {recorded[ref].version}", fix=SYNC_FIX)
+
+
+def _made_by_juliapack(lock: Lock, kernel: KernelFolder) -> dict[str, str]:
+    """role -> ref of the attached datasets upload makes: every layer, and the model when it is a local file."""
+    record = lock.notebook
+    if record is None:
+        return {role: ref for role, ref in ((r.role, r.ref) for r in lock.uploads.values()) if ref in kernel.dataset_sources}
+    return {role: ref for role, ref in record.datasets.items() if role != "model" or record.model_source}
+
+
+SYNC_FIX = "run juliapack upload, then juliapack notebook and juliapack verify, and push again"
+READY_TIMEOUT = 3600.0
+
+
+def chosen_kernel(kernel: str | None, folder: Path) -> str:
+    """The kernel a command is about: the one named, else the one in the notebook folder's metadata."""
+    if kernel:
+        return kernel
+    if not (folder / METADATA_NAME).is_file():
+        raise ConfigError(
+            f"no notebook named, and no {METADATA_NAME} in {folder}",
+            fix="name it as OWNER/SLUG, or run the command where 'juliapack notebook' wrote notebook/",
+        )
+    return read_kernel_folder(folder).ref
 
 
 def status(ref: str, *, client: KaggleClient | None = None) -> KernelState:
@@ -242,11 +298,11 @@ def wait_for_run(
     waited, delay, shown = 0.0, FIRST_POLL, ""
     while True:
         state = status(ref, client=client)
+        if state.finished:
+            return state  # the caller says how it ended
         if state.name != shown:
             reporter.info(f"{ref}: {state.label}")
             shown = state.name
-        if state.finished:
-            return state
         if waited >= timeout:
             raise KaggleError(
                 f"notebook {ref} is still {state.label} after {waited / 60:.0f} min",
@@ -261,6 +317,7 @@ def wait_for_run(
 
 @dataclass(frozen=True)
 class FetchResult:
+    kernel: str
     state: KernelState
     files: tuple[Path, ...]
     log: Path | None
@@ -269,16 +326,17 @@ class FetchResult:
 
 def fetch(cfg: FetchConfig, *, client: KaggleClient | None = None, reporter: Reporter = NullReporter()) -> FetchResult:
     """Download the output files and the log of the notebook's latest run into ``cfg.out``."""
-    client = client or KaggleClient.from_environment()
-    owner, _, slug = cfg.kernel.partition("/")
-    state = status(cfg.kernel, client=client)
+    client = client or KaggleClient.from_environment(reporter=reporter)
+    ref = chosen_kernel(cfg.kernel, cfg.folder)
+    owner, _, slug = ref.partition("/")
+    state = status(ref, client=client)
     if not state.finished and not cfg.force:
         raise KaggleError(
-            f"notebook {cfg.kernel} has not finished (it is {state.label})",
+            f"notebook {ref} has not finished (it is {state.label})",
             fix="wait for it (juliapack status), or pass --force to fetch what is there now",
         )
     output = client.kernels.output(owner, slug)
-    reporter.step(f"Fetching {len(output.files)} output files of {cfg.kernel} into {cfg.out}")
+    reporter.step(f"Fetching {len(output.files)} output files of {ref} into {cfg.out}")
     cfg.out.mkdir(parents=True, exist_ok=True)
     files, total = [], 0
     for item in output.files:
@@ -293,7 +351,7 @@ def fetch(cfg: FetchConfig, *, client: KaggleClient | None = None, reporter: Rep
     if output.log:
         log = cfg.out / f"{slug}.log"
         write_text_atomic(log, output.log)
-    return FetchResult(state, tuple(files), log, total)
+    return FetchResult(ref, state, tuple(files), log, total)
 
 
 def _safe_name(name: str) -> bool:

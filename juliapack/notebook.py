@@ -20,15 +20,16 @@ from typing import Any
 import nbformat
 
 from juliapack import __version__, archive
+from juliapack.accelerators import Accelerator
 from juliapack.config import NotebookConfig
 from juliapack.errors import InputError
-from juliapack.fsutil import write_json_atomic, write_text_atomic
+from juliapack.fsutil import sha256_file, write_json_atomic, write_text_atomic
 from juliapack.workflow.lock import LayerFile, Lock
-from juliapack.workflow.names import kernel_identity, model_file, plan_datasets
+from juliapack.workflow.records import NotebookRecord
+from juliapack.workflow.names import KERNEL_METADATA, kernel_identity, model_file, plan_datasets, with_recorded_names
 from juliapack.resources import templates_root
 
 TEMPLATE = "notebook/submission.py"
-KERNEL_METADATA = "kernel-metadata.json"
 CONFIG_TAG = "juliapack-config"
 SOURCE_PLACEHOLDER = "{src}"  # replaced by the dataset file's path when the notebook runs
 MODEL_PLACEHOLDER = "{model}"
@@ -52,10 +53,11 @@ class NotebookPlan:
     julia_version: str
     entry: str
     config: dict[str, Any]  # the JSON document of the config cell
-    dataset_refs: tuple[str, ...]
+    datasets: dict[str, str]  # role -> owner/slug, in the order they are attached
     mounts: tuple[Mounted, ...]
     competition: str | None
-    gpu: bool
+    accelerator: Accelerator
+    image_pinning: str
     public: bool
     kernel_sources: tuple[str, ...]
     julia_prefix: str
@@ -66,51 +68,32 @@ class NotebookPlan:
     def code_file(self) -> str:
         return f"{self.kernel_slug}.ipynb"
 
+    @property
+    def dataset_refs(self) -> tuple[str, ...]:
+        return tuple(self.datasets.values())
 
-def plan_notebook(cfg: NotebookConfig, lock: Lock, *, owner: str, dist: Path) -> NotebookPlan:
-    model = model_file(cfg.model.path) if cfg.model and cfg.model.path else None
-    plans = plan_datasets(
-        lock,
-        owner=owner,
-        identity=cfg.identity,
-        overrides=cfg.datasets,
-        model=model,
-        model_dataset=cfg.model_dataset,
-    )
-    by_role = {plan.role: plan for plan in plans}
+    @property
+    def model_source(self) -> Path | None:
+        return next((m.source for m in self.mounts if self.config["model"] and m.file == self.config["model"]["file"]), None)
+
+
+def plan_notebook(cfg: NotebookConfig, lock: Lock, *, owner: str, dist: Path, accelerator: Accelerator) -> NotebookPlan:
+    datasets = _datasets(cfg, lock, owner=owner)
     title, kernel_slug = kernel_identity(title=cfg.title, kernel_slug=cfg.kernel_slug, project_name=lock.project_name)
-    layers = [_layer_config(layer, by_role[layer.role].slug) for layer in lock.layers]
-    mounts = [Mounted(by_role[layer.role].slug, layer.file, dist / layer.file) for layer in lock.layers]
-    refs = [by_role[role].ref for role in ("julia", "depot", "app")]
+    slug_of = {role: ref.partition("/")[2] for role, ref in datasets.items()}
+    mounts = [Mounted(slug_of[layer.role], layer.file, dist / layer.file) for layer in lock.layers]
     model = None
     if cfg.model is not None:
-        if "model" in by_role:
-            model = {"dataset": by_role["model"].slug, "file": cfg.model.name}
-            mounts.append(Mounted(by_role["model"].slug, cfg.model.name, cfg.model.path))
-            refs.append(by_role["model"].ref)
-        else:
-            owner_slug = str(cfg.model.dataset)
-            model = {"dataset": owner_slug.split("/")[1], "file": cfg.model.name}
-            mounts.append(Mounted(owner_slug.split("/")[1], cfg.model.name, None))
-            refs.append(owner_slug)
-    app_dir = lock.layout.app_dir
-    command = ["julia", "-t", "auto", f"--project={app_dir}", f"{app_dir}/{lock.entry}"]
-    if model is not None:
-        command += [cfg.model_arg, MODEL_PLACEHOLDER]
-    command += list(cfg.args)
+        model = {"dataset": slug_of["model"], "file": cfg.model.name}
+        mounts.append(Mounted(slug_of["model"], cfg.model.name, cfg.model.path))
     config = {
-        "layers": layers,
+        "layers": [_layer_config(layer, slug_of[layer.role]) for layer in lock.layers],
         "model": model,
-        "env": {
-            "JULIA_DEPOT_PATH": ":".join(lock.layout.depot_path),
-            "JULIA_PKG_OFFLINE": "true",
-            "JULIA_PKG_SERVER": "",
-            "JULIA_NUM_THREADS": "auto",
-        },
-        "command": command,
+        "env": notebook_env(lock),
+        "command": entry_command(lock, model_arg=cfg.model_arg if model else None, args=cfg.args),
         "submission": cfg.submission,
+        "juliapack": {"build": lock.fingerprint, "accelerator": accelerator.name, "gpu": accelerator.gpu, "gpus": accelerator.count},
     }
-    depot_layer = lock.layer("depot")
     return NotebookPlan(
         owner=owner,
         kernel_slug=kernel_slug,
@@ -119,16 +102,49 @@ def plan_notebook(cfg: NotebookConfig, lock: Lock, *, owner: str, dist: Path) ->
         julia_version=str(lock.julia_version),
         entry=lock.entry,
         config=config,
-        dataset_refs=tuple(refs),
+        datasets=datasets,
         mounts=tuple(mounts),
         competition=cfg.competition,
-        gpu=cfg.gpu,
+        accelerator=accelerator,
+        image_pinning=cfg.image_pinning,
         public=cfg.public,
         kernel_sources=cfg.kernel_sources,
         julia_prefix=lock.layout.julia_prefix,
-        depot_parent=depot_layer.dest,
+        depot_parent=lock.layer("depot").dest,
         app_parent=lock.layer("app").dest,
     )
+
+
+def _datasets(cfg: NotebookConfig, lock: Lock, *, owner: str) -> dict[str, str]:
+    """role -> owner/slug: the names the settings give, else the ones earlier commands recorded."""
+    naming = cfg.naming
+    local_model = model_file(naming.model.path) if naming.model and naming.model.path else None
+    plans = plan_datasets(lock, owner=owner, identity=naming.identity, overrides=naming.datasets, model=local_model, model_dataset=naming.model_dataset)
+    if not naming.explicit:
+        plans = with_recorded_names(plans, lock)
+    datasets = {plan.role: plan.ref for plan in plans}
+    if naming.model is not None and naming.model.dataset:  # already on Kaggle: attached, never uploaded
+        datasets["model"] = naming.model.dataset
+    return datasets
+
+
+def notebook_env(lock: Lock) -> dict[str, str]:
+    """Julia's environment in the notebook: the depots of the layers, and Pkg kept offline."""
+    return {
+        "JULIA_DEPOT_PATH": ":".join(lock.layout.depot_path),
+        "JULIA_PKG_OFFLINE": "true",
+        "JULIA_PKG_SERVER": "",
+        "JULIA_NUM_THREADS": "auto",
+    }
+
+
+def entry_command(lock: Lock, *, model_arg: str | None, args: tuple[str, ...]) -> list[str]:
+    """The command line of the entry point; the model's path goes in for MODEL_PLACEHOLDER at run time."""
+    app_dir = lock.layout.app_dir
+    command = ["julia", "-t", "auto", f"--project={app_dir}", f"{app_dir}/{lock.entry}"]
+    if model_arg is not None:
+        command += [model_arg, MODEL_PLACEHOLDER]
+    return command + list(args)
 
 
 def _layer_config(layer: LayerFile, dataset_slug: str) -> dict[str, Any]:
@@ -214,9 +230,11 @@ def kernel_metadata(plan: NotebookPlan) -> dict[str, Any]:
         "language": "python",
         "kernel_type": "notebook",
         "is_private": not plan.public,
-        "enable_gpu": plan.gpu,
+        "enable_gpu": plan.accelerator.has_gpu,
         "enable_tpu": False,
         "enable_internet": False,
+        "machine_shape": plan.accelerator.machine_shape,  # what chooses the hardware; enable_gpu alone gives a P100
+        "docker_image_pinning_type": plan.image_pinning,  # original: the image the kernel was rehearsed in
         "dataset_sources": list(plan.dataset_refs),
         "competition_sources": [plan.competition] if plan.competition else [],
         "kernel_sources": list(plan.kernel_sources),
@@ -232,6 +250,22 @@ def config_of(notebook: nbformat.NotebookNode) -> dict[str, Any]:
             if match:
                 return json.loads(match.group(1))
     raise InputError("the notebook has no juliapack config cell", fix="regenerate it with 'juliapack notebook'")
+
+
+def record_of(plan: NotebookPlan, ipynb: Path, metadata: Path) -> NotebookRecord:
+    """What the lock records of a notebook written from ``plan``: exactly which files, for what."""
+    model = plan.model_source
+    return NotebookRecord(
+        folder=str(ipynb.parent.resolve()),
+        kernel=f"{plan.owner}/{plan.kernel_slug}",
+        code_file=plan.code_file,
+        sha256=sha256_file(ipynb),
+        metadata_sha256=sha256_file(metadata),
+        datasets=dict(plan.datasets),
+        accelerator=plan.accelerator.name,
+        model_source=str(model) if model else None,
+        model_sha256=sha256_file(model) if model else None,
+    )
 
 
 def write(plan: NotebookPlan, out: Path, *, templates: Path | None = None) -> tuple[Path, Path]:

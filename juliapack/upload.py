@@ -1,10 +1,12 @@
 """`juliapack upload`: the packed layers (and the model) to private Kaggle datasets, only what changed.
 
-For each dataset `datasets.plan_datasets` names, Kaggle may already hold exactly this content: its
-description names the content hash (or dist/juliapack.uploaded.json does), and the current version's
-file list agrees. Then nothing is sent. Otherwise every file is uploaded first, and only when all of
+Only a build whose offline rehearsal passed is sent (`workflow.gate`, --skip-verify to override). For
+each dataset `workflow.names` names (the ones the notebook mounts), Kaggle may already hold exactly
+this content: its description names the content hash (or the lock's upload record does), and the
+current version's file list agrees. Then nothing is sent. Otherwise every file is uploaded first, and only when all of
 them made it is the dataset created or versioned; then upload waits until Kaggle has processed the
-version and checks its file list against what was sent.
+version and checks its file list against what was sent. The lock records each dataset with the
+version number Kaggle gave it: push checks the notebook attaches exactly these.
 
 Before a byte of a file leaves the machine, the files that will be sent are checked against the lock
 (sha256) and searched for credentials packed by mistake; names Kaggle would unpack and more than 50
@@ -14,7 +16,7 @@ files per dataset are refused while planning.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -22,15 +24,28 @@ from juliapack import __version__, secret_scan
 from juliapack.config import UploadConfig
 from juliapack.errors import ConfigError, InputError, KaggleError
 from juliapack.kaggle_api import KaggleClient, NotFound
-from juliapack.workflow.lock import Lock, check_dist, layer_problem, read_lock
-from juliapack.workflow.names import DatasetPlan, model_file, plan_datasets
-from juliapack.workflow.uploads import UploadedDataset, content_in, describe, read_upload_state, write_upload_state
+from juliapack.mutex import held, mutex_file
+from juliapack.workflow.gate import require_rehearsed
+from juliapack.workflow.lock import Lock, check_dist, layer_problem, read_lock, update_lock
+from juliapack.workflow.names import DatasetPlan, decide_owner, model_file, plan_datasets, with_recorded_names
+from juliapack.workflow.records import UploadedDataset
+from juliapack.workflow.uploads import content_in, describe
 from juliapack.project import project_name
 from juliapack.report import NullReporter, Reporter, human_size
 
 READY_TIMEOUT = 3600.0
-FIRST_POLL = 2.0
-MAX_POLL = 30.0
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """Waits for Kaggle to process a dataset's latest version."""
+
+    client: KaggleClient
+    timeout: float
+    reporter: Reporter
+
+    def until_processed(self, plan: DatasetPlan, status: str | None) -> str:
+        return self.client.datasets.until_processed(plan.owner, plan.slug, status=status, timeout=self.timeout, reporter=self.reporter)
 
 
 @dataclass(frozen=True)
@@ -64,46 +79,67 @@ def upload(
     sleep: Callable[[float], None] = time.sleep,
     ready_timeout: float = READY_TIMEOUT,
 ) -> UploadResult:
-    if cfg.model_dataset and cfg.model is None:
-        raise ConfigError("a model dataset is named but no model file is given", fix="pass the model file with --model")
     lock = read_lock(cfg.dist, project=project_name(cfg.project))
+    require_rehearsed(lock, skip=cfg.skip_verify, command="upload")
     check_dist(cfg.dist, lock, hashed=False)  # hashed below, for the files that will be sent
-    model = model_file(cfg.model) if cfg.model else None
-    client = client or KaggleClient.from_environment(sleep=sleep)
-    owner = cfg.identity.owner or client.username
-    plans = plan_datasets(lock, owner=owner, identity=cfg.identity, overrides=cfg.datasets, model=model, model_dataset=cfg.model_dataset)
-    sources = _sources(plans, cfg)
-    uploaded = read_upload_state(cfg.dist)
-    waiter = _Waiter(client, reporter, sleep, ready_timeout)
+    model = _model(cfg, lock)
+    client = client or KaggleClient.from_environment(sleep=sleep, reporter=reporter)
+    plans = _plans(cfg, lock, model, owner=decide_owner(cfg.naming.identity.owner, lock, signed_in=None) or client.username)
+    _warn_if_the_notebook_mounts_others(lock, plans, reporter)
+    sources = {(plan.role, file.name): (model if plan.role == "model" else cfg.dist / file.name) for plan in plans for file in plan.files}
+    waiter = Waiter(client, ready_timeout, reporter)
+    with held(mutex_file(cfg.cache_dir, "upload", str(cfg.dist)), what=f"the upload of {cfg.dist}", reporter=reporter):
+        reporter.step(f"Comparing {len(plans)} datasets with Kaggle")
+        actions = {plan.role: _action(client, plan, lock.uploads.get(plan.role), waiter, reporter) for plan in plans}
+        changed = [plan for plan in plans if actions[plan.role] != "unchanged"]
+        _check_own([plan for plan in changed if actions[plan.role] == "create"], client.username)
+        _check_before_sending(changed, sources, lock)
+        outcomes = tuple(_upload_one(client, plan, actions[plan.role], sources, cfg, lock, waiter, reporter) for plan in plans)
+    return UploadResult(outcomes)
 
-    reporter.step(f"Comparing {len(plans)} datasets with Kaggle")
-    actions = {plan.role: _action(client, plan, uploaded.get(plan.role), waiter, reporter) for plan in plans}
-    changed = [plan for plan in plans if actions[plan.role] != "unchanged"]
-    _check_own([plan for plan in changed if actions[plan.role] == "create"], client.username)
-    _check_before_sending(changed, sources, lock)
 
-    outcomes = []
+def _model(cfg: UploadConfig, lock: Lock) -> Path | None:
+    """The local model file to upload: the settings', else the one the notebook was written with."""
+    model = cfg.naming.model
+    if model is not None:
+        return model.path  # None for a model already on Kaggle: nothing to upload
+    if cfg.naming.model_dataset:
+        raise ConfigError("a model dataset is named but no model file is given", fix="pass the model file with --model")
+    recorded = lock.notebook.model_source if lock.notebook else None
+    if recorded and not Path(recorded).is_file():
+        raise InputError(f"the notebook was written with the model {recorded}, which is gone", fix="pass the model file with --model")
+    return Path(recorded) if recorded else None
+
+
+def _plans(cfg: UploadConfig, lock: Lock, model: Path | None, *, owner: str) -> tuple[DatasetPlan, ...]:
+    naming = cfg.naming
+    plans = plan_datasets(
+        lock, owner=owner, identity=naming.identity, overrides=naming.datasets,
+        model=model_file(model) if model else None, model_dataset=naming.model_dataset,
+    )  # fmt: skip
+    return plans if naming.explicit else with_recorded_names(plans, lock)
+
+
+def _warn_if_the_notebook_mounts_others(lock: Lock, plans: tuple[DatasetPlan, ...], reporter: Reporter) -> None:
+    mounted = lock.notebook.datasets if lock.notebook else {}
     for plan in plans:
-        if actions[plan.role] == "unchanged":
+        if plan.role in mounted and mounted[plan.role] != plan.ref:
+            reporter.warn(f"the notebook mounts {mounted[plan.role]}, not {plan.ref}: write it again after this upload (juliapack notebook)")
+
+
+def _upload_one(client, plan: DatasetPlan, action: str, sources, cfg: UploadConfig, lock: Lock, waiter, reporter: Reporter) -> DatasetOutcome:  # noqa: PLR0913
+    """Send one dataset (one at a time per dataset, whichever dist/ it comes from) and record what Kaggle holds."""
+    with held(mutex_file(cfg.cache_dir, "dataset", plan.ref), what=f"the dataset {plan.ref}", reporter=reporter):
+        if action == "unchanged":
             outcome = _unchanged(client, plan, reporter)
         else:
-            outcome = _send(client, plan, actions[plan.role], sources, cfg, lock, waiter, reporter)
-        uploaded[plan.role] = UploadedDataset(plan.role, plan.ref, plan.content, outcome.version, outcome.url, plan.files)
-        write_upload_state(cfg.dist, uploaded)
-        outcomes.append(outcome)
-    return UploadResult(tuple(outcomes))
+            outcome = _send(client, plan, action, sources, cfg, lock, waiter, reporter)
+    record = UploadedDataset(plan.role, plan.ref, plan.content, outcome.version, outcome.url, plan.files)
+    update_lock(cfg.dist, lambda current: replace(current, uploads={**current.uploads, plan.role: record}), cache_dir=cfg.cache_dir)
+    return outcome
 
 
 # --------------------------------------------------------------------------- local checks
-
-
-def _sources(plans: tuple[DatasetPlan, ...], cfg: UploadConfig) -> dict[tuple[str, str], Path]:
-    """(role, file name) -> the local file."""
-    return {
-        (plan.role, file.name): cfg.model if plan.role == "model" and cfg.model else cfg.dist / file.name
-        for plan in plans
-        for file in plan.files
-    }
 
 
 def _check_own(plans: list[DatasetPlan], username: str) -> None:
@@ -139,7 +175,7 @@ def _check_before_sending(plans: list[DatasetPlan], sources: dict[tuple[str, str
 # --------------------------------------------------------------------------- deciding
 
 
-def _action(client: KaggleClient, plan: DatasetPlan, record: UploadedDataset | None, waiter: _Waiter, reporter: Reporter) -> str:
+def _action(client: KaggleClient, plan: DatasetPlan, record: UploadedDataset | None, waiter: Waiter, reporter: Reporter) -> str:
     """create, version or unchanged."""
     status = client.datasets.status(plan.owner, plan.slug)
     if status is None:
@@ -183,7 +219,7 @@ def _send(
     sources: dict[tuple[str, str], Path],
     cfg: UploadConfig,
     lock: Lock,
-    waiter: _Waiter,
+    waiter: Waiter,
     reporter: Reporter,
 ) -> DatasetOutcome:
     reporter.step(f"{'Creating' if action == 'create' else 'Versioning'} {plan.ref} ({human_size(plan.size)})")
@@ -226,32 +262,3 @@ def _holds_content(client: KaggleClient, plan: DatasetPlan) -> bool:
         return content_in(client.datasets.description(plan.owner, plan.slug)) == plan.content
     except NotFound:
         return False
-
-
-class _Waiter:
-    """Polls a dataset's status with backoff until Kaggle has processed its latest version."""
-
-    def __init__(self, client: KaggleClient, reporter: Reporter, sleep: Callable[[float], None], timeout: float) -> None:
-        self.client = client
-        self.reporter = reporter
-        self.sleep = sleep
-        self.timeout = timeout
-
-    def until_processed(self, plan: DatasetPlan, status: str | None) -> str:
-        """READY or FAILED."""
-        waited, delay = 0.0, FIRST_POLL
-        status = status or self.client.datasets.status(plan.owner, plan.slug)
-        while status not in ("READY", "FAILED"):
-            if status is None:
-                raise KaggleError(f"dataset {plan.ref} disappeared while Kaggle processed it", fix="run juliapack upload again")
-            if waited >= self.timeout:
-                raise KaggleError(
-                    f"Kaggle is still processing {plan.ref} after {waited / 60:.0f} min (status {status})",
-                    fix="run juliapack upload again later: it checks the version then, without sending the files again",
-                )
-            if waited == 0:
-                self.reporter.info(f"{plan.ref}: Kaggle is processing the files ({status.lower()})")
-            self.sleep(delay)
-            waited, delay = waited + delay, min(delay * 2, MAX_POLL)
-            status = self.client.datasets.status(plan.owner, plan.slug)
-        return status

@@ -1,9 +1,11 @@
-"""`juliapack verify`: run the submission notebook offline, in the build's image, as Kaggle would.
+"""`juliapack verify`: run the notebook push will send, offline, in the build's image, as Kaggle would.
 
-A fresh container of the image the build used gets the dist files and the model bind-mounted
-read-only at /kaggle/input/<dataset>/<file> (the stripped names the notebook expects), no network
-at all, and executes the notebook with a real Jupyter kernel. The rehearsal fails on a failing cell,
-on any attempt to reach the network, and on any compiled cache that had to be rebuilt.
+The notebook in notebook/ is rehearsed as written, byte for byte; one written for another build, or
+attaching other datasets than upload made, is refused. A fresh container of the image the build used
+gets the dist files and the model bind-mounted read-only at /kaggle/input/<dataset>/<file> (the
+stripped names the notebook expects), no network at all, and executes the notebook with a real
+Jupyter kernel. The rehearsal fails on a failing cell, on any attempt to reach the network, and on any
+compiled cache that had to be rebuilt. Its verdict goes into the lock, for upload's and push's gate.
 """
 
 from __future__ import annotations
@@ -12,22 +14,24 @@ import json
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 
 from juliapack import archive, container
-from juliapack import notebook as notebooks
+from juliapack.notebook import config_of
 from juliapack.config import NotebookConfig
 from juliapack.container import Mount
 from juliapack.errors import InputError, VerifyFailed
-from juliapack.fsutil import write_json_atomic
-from juliapack.workflow.lock import APP_DEPOT, Lock, read_lock
-from juliapack.workflow.lock import check_dist as check_layer_files
+from juliapack.fsutil import sha256_file, write_json_atomic
 from juliapack.project import project_name
 from juliapack.report import NullReporter, Reporter
 from juliapack.resources import templates_root
+from juliapack.workflow.gate import METADATA_NAME, NotebookFiles, notebook_files
+from juliapack.workflow.lock import APP_DEPOT, Lock, check_dist, read_lock, update_lock
+from juliapack.workflow.records import RehearsalRecord
 
 RUNNER = "verify/run_notebook.py"
 SUMMARY = "verify.json"
@@ -60,80 +64,147 @@ class Rehearsal:
     problems: list[str] = field(default_factory=list)
 
 
-def check_dist(dist: Path, lock: Lock) -> None:
+def check_layers(dist: Path, lock: Lock) -> None:
     """The dist files are those the lock describes, and none could unpack outside its folder."""
-    check_layer_files(dist, lock)
+    check_dist(dist, lock)
     for layer in lock.layers:
         archive.check_safe(dist / layer.file, strip_components=layer.strip_components)
 
 
-def mounts_for(plan: notebooks.NotebookPlan, cfg: NotebookConfig, work: Path) -> list[Mount]:
-    mounts = [Mount(work, INSIDE, read_only=False), *cfg.inputs]
-    for mounted in plan.mounts:
-        if mounted.source is None:
+@dataclass(frozen=True)
+class Rehearsed:
+    """The notebook a rehearsal runs: the files push would send, and what its config cell says."""
+
+    files: NotebookFiles
+    notebook: nbformat.NotebookNode
+    config: dict
+    model_source: Path | None  # the local file of the model dataset; None without a model
+
+
+def read_notebook(folder: Path, lock: Lock, *, fallback_model: Path | None) -> Rehearsed:
+    """The notebook in ``folder``, refused when it was written for another build or other datasets."""
+    files = notebook_files(folder)
+    notebook = nbformat.reads(files.code_file.read_text(encoding="utf-8"), as_version=4)
+    config = config_of(notebook)
+    written_for = (config.get("juliapack") or {}).get("build")
+    if written_for != lock.fingerprint:
+        raise InputError(
+            f"{files.code_file} was written for another build than the one in dist/ ({lock.project_name}, built since)",
+            fix="write it again for this build: juliapack notebook",
+        )
+    _refuse_other_datasets(folder, lock)
+    return Rehearsed(files, notebook, config, _model_source(config, lock, files, fallback_model))
+
+
+def _refuse_other_datasets(folder: Path, lock: Lock) -> None:
+    attached = set(json.loads((folder / METADATA_NAME).read_text(encoding="utf-8")).get("dataset_sources") or [])
+    for role, uploaded in sorted(lock.uploads.items()):
+        if uploaded.ref not in attached:
             raise InputError(
-                f"the model {mounted.dataset}/{mounted.file} is only on Kaggle",
-                fix="pass the local model file to --model for the rehearsal",
+                f"upload made {uploaded.ref} for the {role}, but the notebook in {folder} attaches {', '.join(sorted(attached))}",
+                fix="write the notebook again, so it mounts what upload made: juliapack notebook",
             )
-        mounts.append(Mount(mounted.source.resolve(), f"/kaggle/input/{mounted.dataset}/{mounted.file}", read_only=True))
-    return mounts
+
+
+def _model_source(config: dict, lock: Lock, files: NotebookFiles, fallback: Path | None) -> Path | None:
+    model = config.get("model")
+    if not model:
+        return None
+    record = lock.notebook if lock.notebook and lock.notebook.sha256 == files.sha256 else None
+    source = Path(record.model_source) if record and record.model_source else fallback
+    if source is None or source.name != model["file"] or not source.is_file():
+        raise InputError(
+            f"the notebook mounts the model {model['dataset']}/{model['file']}, and no local copy of it is known",
+            fix="name the local model file: juliapack notebook --model PATH (the rehearsal mounts it)",
+        )
+    if record and record.model_sha256 and sha256_file(source) != record.model_sha256:
+        raise InputError(f"the model {source} changed since the notebook was written", fix="write the notebook again: juliapack notebook")
+    return source
+
+
+def mounts_for(rehearsed: Rehearsed, dist: Path, inputs: tuple[Mount, ...], work: Path) -> tuple[Mount, ...]:
+    """Every file of the config cell where Kaggle would mount it, read-only; the competition data; our folder."""
+    mounts = [Mount(work, INSIDE, read_only=False), *inputs]
+    for layer in rehearsed.config["layers"]:
+        mounts.append(Mount((dist / layer["file"]).resolve(), f"/kaggle/input/{layer['dataset']}/{layer['file']}", read_only=True))
+    model = rehearsed.config.get("model")
+    if model:
+        mounts.append(Mount(rehearsed.model_source.resolve(), f"/kaggle/input/{model['dataset']}/{model['file']}", read_only=True))
+    return tuple(mounts)
 
 
 def verify(
     cfg: NotebookConfig,
     *,
-    owner: str,
-    out: Path,
     reporter: Reporter = NullReporter(),
     docker_client=None,
+    write_missing: Callable[[Lock], Lock] | None = None,
 ) -> Rehearsal:
+    """Rehearse the notebook in ``cfg.out`` byte for byte, and record the verdict in the lock.
+
+    Where no notebook is written yet, ``write_missing`` writes one (after dist/ and Docker are checked,
+    so a rehearsal that cannot run leaves nothing behind).
+    """
     lock = read_lock(cfg.dist, project=project_name(cfg.project))
     reporter.step("Checking dist/ against the lock")
-    check_dist(cfg.dist, lock)
-    plan = notebooks.plan_notebook(cfg, lock, owner=owner, dist=cfg.dist)
-    notebook = notebooks.render(plan)
+    check_layers(cfg.dist, lock)
     client = container.connect(docker_client)
     image = container.ensure_image(
         client, lock.image, pull="never", reporter=reporter, missing_fix=f"run `docker pull {lock.image}` (or build again, which pulls it)"
     )
     if image.id != lock.image_id:
         reporter.warn(f"{lock.image} is now {image.id[:19]}, the build used {lock.image_id[:19]}: rebuild to rehearse the same image")
-    out.mkdir(parents=True, exist_ok=True)
+    if write_missing is not None and not (cfg.out / METADATA_NAME).is_file():
+        lock = write_missing(lock)
+    rehearsed = read_notebook(cfg.out, lock, fallback_model=cfg.model.path if cfg.model else None)
+    out = fresh_output_folder(cfg.out / "verify")
     with tempfile.TemporaryDirectory(prefix="juliapack-verify-") as temp:
-        work = Path(temp)
-        work.chmod(0o777)  # the container's user writes its results here
-        nbformat.write(notebook, work / "notebook.ipynb")
-        shutil.copyfile(templates_root() / RUNNER, work / "run_notebook.py")
-        depots = [f"{lock.layout.depot}=", f"{lock.layout.app_dir}/{APP_DEPOT}={APP_DEPOT}/"]
-        script = " ".join(
-            [f"python3 {INSIDE}/run_notebook.py {INSIDE}/notebook.ipynb {INSIDE}/executed.ipynb {INSIDE}/result.json", str(cfg.timeout), *depots]
-        )
-        reporter.step(f"Running the notebook offline in {lock.image}")
-        spec = container.ContainerSpec(
-            lock.image, mounts=tuple(mounts_for(plan, cfg, work)), network="none", purpose="verify",
-            env=(("JULIAPACK_SUBMISSION", cfg.submission), ("PYDEVD_DISABLE_FILE_VALIDATION", "1")),
-        )  # fmt: skip
-        with container.running(client, spec, reporter=reporter) as box:
-            box.run(f"cd /kaggle/working && {script}", what="the notebook runner", fix="the image needs python3 with nbclient and ipykernel")
-        result = json.loads((work / "result.json").read_text())
-        executed = out / f"{plan.kernel_slug}.executed.ipynb"
-        shutil.copyfile(work / "executed.ipynb", executed)
-        submission = None
-        if result["submission"]:
-            submission = out / "submission.csv"
-            shutil.copyfile(work / "submission.csv", submission)
+        result = _run(client, lock, rehearsed, cfg, Path(temp), reporter)
+        executed, submission = _copy_back(Path(temp), result, out, rehearsed.files.code_file)
     rehearsal = judge(result, lock, executed=executed, submission=submission)
     write_json_atomic(out / SUMMARY, {**_summary(rehearsal), "fingerprint": lock.fingerprint})
+    verdict = RehearsalRecord(
+        passed=rehearsal.passed, problems=tuple(rehearsal.problems), folder=str(rehearsed.files.folder),
+        notebook_sha256=rehearsed.files.sha256, metadata_sha256=rehearsed.files.metadata_sha256,
+        model_sha256=sha256_file(rehearsed.model_source) if rehearsed.model_source else None,
+    )  # fmt: skip
+    update_lock(cfg.dist, lambda current: replace(current, rehearsal=verdict), cache_dir=cfg.cache_dir)
     return rehearsal
 
 
-def passed_before(out: Path, fingerprint: str) -> bool:
-    """Whether the last rehearsal written to ``out`` passed for the build with this fingerprint."""
-    try:
-        summary = json.loads((out / SUMMARY).read_text())
-    except (OSError, ValueError):
-        return False
-    return summary.get("passed") is True and summary.get("fingerprint") == fingerprint
+def fresh_output_folder(out: Path) -> Path:
+    """The rehearsal's output folder, emptied: a failed run must not leave an earlier run's files looking like its own."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    return out
+
+
+def _run(client, lock: Lock, rehearsed: Rehearsed, cfg: NotebookConfig, work: Path, reporter: Reporter) -> dict:  # noqa: PLR0913
+    work.chmod(0o777)  # the container's user writes its results here
+    shutil.copyfile(rehearsed.files.code_file, work / "notebook.ipynb")  # the bytes push sends
+    shutil.copyfile(templates_root() / RUNNER, work / "run_notebook.py")
+    depots = [f"{lock.layout.depot}=", f"{lock.layout.app_dir}/{APP_DEPOT}={APP_DEPOT}/"]
+    script = " ".join(
+        [f"python3 {INSIDE}/run_notebook.py {INSIDE}/notebook.ipynb {INSIDE}/executed.ipynb {INSIDE}/result.json", str(int(cfg.timeout)), *depots]
+    )
+    reporter.step(f"Running {rehearsed.files.code_file.name} offline in {lock.image}")
+    spec = container.ContainerSpec(
+        lock.image, mounts=mounts_for(rehearsed, cfg.dist, cfg.inputs, work), network="none", purpose="verify",
+        env=(("JULIAPACK_SUBMISSION", rehearsed.config["submission"]), ("PYDEVD_DISABLE_FILE_VALIDATION", "1")),
+    )  # fmt: skip
+    with container.running(client, spec, reporter=reporter) as box:
+        box.run(f"cd /kaggle/working && {script}", what="the notebook runner", fix="the image needs python3 with nbclient and ipykernel")
+    return json.loads((work / "result.json").read_text())
+
+
+def _copy_back(work: Path, result: dict, out: Path, code_file: Path) -> tuple[Path, Path | None]:
+    executed = out / f"{code_file.stem}.executed.ipynb"
+    shutil.copyfile(work / "executed.ipynb", executed)
+    if not result["submission"]:
+        return executed, None
+    submission = out / Path(result["submission"]).name
+    shutil.copyfile(work / Path(result["submission"]).name, submission)
+    return executed, submission
 
 
 def judge(result: dict, lock: Lock, *, executed: Path, submission: Path | None) -> Rehearsal:

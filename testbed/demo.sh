@@ -48,13 +48,12 @@ unset HTTPS_PROXY https_proxy ALL_PROXY all_proxy
 export KAGGLE_API_ENVIRONMENT=LOCALHOST HTTP_PROXY=$kaggle_url http_proxy=$kaggle_url NO_PROXY= no_proxy=
 export KAGGLE_CONFIG_DIR=$demo/.kaggle-config KAGGLE_USERNAME=alice KAGGLE_KEY=demo-key
 
-echo "== juliapack upload (to the fake Kaggle at $kaggle_url)"
-"$juliapack" upload --model "$JULIAPACK_TESTBED_MODEL"
+echo "== juliapack upload (to the fake Kaggle at $kaggle_url): the rehearsed build, the notebook's model"
+"$juliapack" upload
 echo "== juliapack upload again: nothing changed, nothing sent"
-"$juliapack" upload --model "$JULIAPACK_TESTBED_MODEL"
-echo "== juliapack notebook, push --wait, status, fetch"
-"$juliapack" notebook
-"$juliapack" push --wait --timeout 120
-"$juliapack" status alice/inference-submission
-"$juliapack" fetch alice/inference-submission kaggle-output
+"$juliapack" upload
+echo "== juliapack push --wait (the rehearsed notebook, its datasets checked on Kaggle), status, fetch"
+"$juliapack" push --wait --timeout 2m
+"$juliapack" status
+"$juliapack" fetch
 ls -l kaggle-output

@@ -48,6 +48,11 @@ UPLOAD_PREFIX = "http://localhost/upload/"
 OUTPUT_PREFIX = "http://localhost/kernel-output/"
 WEB = "http://localhost"
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+# Kaggle's machine shapes (kaggle-cli docs/kernels.md): SaveKernel refuses any other.
+MACHINE_SHAPES = (
+    "NvidiaTeslaT4", "NvidiaTeslaP100", "NvidiaL4", "NvidiaL4X1", "NvidiaTeslaA100", "NvidiaH100", "NvidiaRtxPro6000",
+    "TpuV38", "Tpu1VmV38", "TpuV5E8", "TpuV6E8",
+)  # fmt: skip
 KERNEL_STATES = ("QUEUED", "RUNNING", "COMPLETE", "ERROR", "CANCEL_REQUESTED", "CANCEL_ACKNOWLEDGED", "NEW_SCRIPT")
 EPOCH = "2024-01-01T00:00:00.000Z"
 
@@ -401,9 +406,12 @@ class FakeKaggle:
             raise http_error(403, f"Permission 'kernels.create' was denied for {owner}")
         if body.get("language") not in ("python", "r", "rmarkdown") or body.get("kernelType") not in ("script", "notebook"):
             return {"error": "Invalid language or kernel type"}
+        if body.get("machineShape") and body["machineShape"] not in MACHINE_SHAPES:
+            return {"error": f"Invalid machine shape {body['machineShape']!r}"}
         # As Kaggle does: unknown sources are left out and listed, and the push goes through anyway.
         invalid = [source for source in body.get("datasetDataSources", []) if source not in self.state["datasets"]]
-        body = {**body, "datasetDataSources": [source for source in body.get("datasetDataSources", []) if source not in invalid]}
+        invalid_models = list(body.get("modelDataSources", []))  # this fake holds no models
+        body = {**body, "datasetDataSources": [source for source in body.get("datasetDataSources", []) if source not in invalid], "modelDataSources": []}
         previous = self.state["kernels"].get(ref)
         version = previous["version"] + 1 if previous else 1
         run = self.kernel_runs.get(ref, KernelRun())
@@ -418,7 +426,7 @@ class FakeKaggle:
             "outputs": sorted(run.outputs), "log": run.log,
         }  # fmt: skip
         answer = {"ref": ref, "url": f"{WEB}/code/{ref}", "versionNumber": version, "kernelId": self.state["kernels"][ref]["id"]}
-        return {**answer, "invalidDatasetSources": invalid} if invalid else answer
+        return {**answer, **({"invalidDatasetSources": invalid} if invalid else {}), **({"invalidModelSources": invalid_models} if invalid_models else {})}
 
     def _session_state(self, kernel: dict[str, Any]) -> str:
         session = kernel["session"]

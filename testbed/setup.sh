@@ -43,20 +43,20 @@ train_model() {
   local image=$1 mirror=$2 key model_dir staging
   key=$( (cat "$root/examples/train.jl"; basename "$mirror") | sha256sum | cut -c1-12)
   model_dir=$cache/model-$key
-  if [[ ! -f $model_dir/model.jld2 ]]; then
+  if [[ ! -f $model_dir/model.jls ]]; then
     staging=$(mktemp -d "$cache/model-tmp.XXXXXX")
     docker run --rm --network none \
       -v "$mirror:/mirror:ro" -v "$root/examples/train.jl:/train.jl:ro" -v "$staging:/out" \
       "$image" bash -ec "
         tar -x -f /mirror/bin/linux/x64/1.5/julia-1.5.3-linux-x86_64.tar.gz -C /usr/local --strip-components 1
-        julia /train.jl /out/model.jld2
-        chown $(id -u):$(id -g) /out/model.jld2" >&2
+        julia /train.jl /out/model.jls
+        chown $(id -u):$(id -g) /out/model.jls" >&2
     chmod 755 "$staging"
     mv "$staging" "$model_dir"
   else
-    echo "setup: model $model_dir/model.jld2 already made" >&2
+    echo "setup: model $model_dir/model.jls already made" >&2
   fi
-  echo "$model_dir/model.jld2"
+  echo "$model_dir/model.jls"
 }
 
 command -v docker >/dev/null && docker info >/dev/null 2>&1 || {

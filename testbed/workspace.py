@@ -30,7 +30,7 @@ julia_mirror = "{mirror_url}"
 image = "{image}"
 pull = "never"
 registries = ["{REGISTRY_URL}"]
-mounts = ["{repos}:{REPOS_MOUNT}:ro"]
+volumes = ["{repos}:{REPOS_MOUNT}:ro"]
 env = {{ JULIA_PKG_SERVER = "" }}
 network = "none"
 """

@@ -27,7 +27,7 @@ class Testbed:
     base_image: str
     julia_mirror: Path  # served over HTTP: bin/versions.json and bin/linux/x64/...
     repos: Path  # local registry, package repos and artifacts; mounted at REPOS_MOUNT in containers
-    model: Path  # model.jld2 written by examples/train.jl
+    model: Path  # model.jls written by examples/train.jl
 
     REPOS_MOUNT = workspace.REPOS_MOUNT
     REGISTRY_URL = workspace.REGISTRY_URL
@@ -35,7 +35,7 @@ class Testbed:
 
 
 def docker_engine_or_skip():
-    """The docker client, or a skip where no engine exists; CI sets JULIAPACK_REQUIRE_DOCKER=1 to fail instead."""
+    """The docker client, or a skip where no engine exists; CI (JULIAPACK_CI=1) fails instead."""
     import docker
 
     try:
@@ -43,8 +43,8 @@ def docker_engine_or_skip():
         client.ping()
         return client
     except Exception as error:  # any failure to reach the engine means "no engine here"
-        if os.environ.get("JULIAPACK_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"JULIAPACK_REQUIRE_DOCKER=1 but no Docker engine: {error}")
+        if os.environ.get("JULIAPACK_REQUIRE_DOCKER") == "1" or os.environ.get("JULIAPACK_CI") == "1":
+            pytest.fail(f"CI (JULIAPACK_CI=1 or JULIAPACK_REQUIRE_DOCKER=1) but no Docker engine: {error}")
         pytest.skip(f"no Docker engine reachable ({error})")
 
 

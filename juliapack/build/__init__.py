@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Iterator
 
 from juliapack import container, julia_dist, secret_scan
-from juliapack import project as projects
-from juliapack.build.julia_layer import choose_codec, image_decompressors, julia_layer_for
+from juliapack.project import AppFiles, JuliaProject, app_files, entry_point, read_project
+from juliapack.build.julia_layer import choose_codec, image_facts, julia_layer_for
 from juliapack.build.pack import BuildFacts, pack
 from juliapack.build.plan import BuildPlan, PlanInputs, StepKind, plan_build
 from juliapack.build.work import WorkDirs, depot_key, fingerprint, prepare_work, stage_app, stamps_file, up_to_date, work_dirs_for
 from juliapack.config import BuildConfig
 from juliapack.errors import BuildFailed, ProjectError
-from juliapack.filelock import held, lock_file_for
+from juliapack.mutex import held, mutex_file
 from juliapack.fsutil import sha256_file, write_json_atomic
 from juliapack.julia_version import JuliaVersion
 from juliapack.report import NullReporter, Reporter
@@ -45,9 +45,9 @@ class BuildResult:
 class _Read:
     """The project as read before Docker is asked anything."""
 
-    project: projects.JuliaProject
+    project: JuliaProject
     entry: str
-    app: projects.AppFiles
+    app: AppFiles
     allow: secret_scan.Allowlist
     julia: JuliaVersion  # the version (or series) asked for
 
@@ -56,7 +56,7 @@ class _Read:
 class _Inputs:
     """Everything read and decided before anything is built."""
 
-    project: projects.JuliaProject
+    project: JuliaProject
     entry: str
     app_files: tuple[str, ...]
     image: container.ImageInfo
@@ -75,7 +75,7 @@ def build(cfg: BuildConfig, *, reporter: Reporter = NullReporter(), docker_clien
         image = container.ensure_image(client, cfg.image, pull=cfg.pull, reporter=reporter)
         reporter.info(f"image id {image.id[:19]}" + (f", digest {image.digest}" if image.digest else ""))
         inputs = _decide(cfg, read, image, http, reporter)
-        with held(lock_file_for(cfg.cache_dir, "dist", str(cfg.out)), what=str(cfg.out), reporter=reporter):
+        with held(mutex_file(cfg.cache_dir, "dist", str(cfg.out)), what=str(cfg.out), reporter=reporter):
             current = None if force or cfg.fresh else up_to_date(cfg.out, inputs.fingerprint, stamps=stamps_file(cfg))
             if current is not None:
                 reporter.step("Nothing to do: dist/ already holds this build (same inputs, files verified)")
@@ -88,16 +88,16 @@ def build(cfg: BuildConfig, *, reporter: Reporter = NullReporter(), docker_clien
 
 def _read_project(cfg: BuildConfig, reporter: Reporter) -> _Read:
     reporter.step(f"Reading the project {cfg.project}")
-    project = projects.read_project(cfg.project, julia_version=cfg.julia)
-    entry = projects.entry_point(project, cfg.entry)
+    project = read_project(cfg.project, julia_version=cfg.julia)
+    entry = entry_point(project, cfg.entry)
     out_inside = _relative_inside(cfg.out, project.root)
     allow = secret_scan.Allowlist(dict(cfg.allow_secrets))  # the depot is checked against it too, at packing
-    app = projects.app_files(project, exclude=cfg.exclude, also_ignore=(f"/{out_inside}/",) if out_inside else (), allow=allow)
+    app = app_files(project, exclude=cfg.exclude, also_ignore=(f"/{out_inside}/",) if out_inside else (), allow=allow)
     reporter.info(f"{project.name}: {len(project.packages)} packages in the Manifest, {len(app.files)} app files, entry {entry}")
     return _Read(project, entry, app, allow, _julia_spec(cfg, project))
 
 
-def _julia_spec(cfg: BuildConfig, project: projects.JuliaProject) -> JuliaVersion:
+def _julia_spec(cfg: BuildConfig, project: JuliaProject) -> JuliaVersion:
     spec = cfg.julia or project.manifest_julia_version
     if spec is None:
         raise ProjectError(
@@ -123,7 +123,7 @@ def _download(release: julia_dist.JuliaRelease, cfg: BuildConfig, http, reporter
 
 def _build_in_work(cfg: BuildConfig, inputs: _Inputs, julia: julia_dist.JuliaDist, client, reporter: Reporter) -> BuildResult:
     work = work_dirs_for(cfg, inputs.project)
-    with held(work.root.with_suffix(".lock"), what=f"the work folder of {inputs.project.name}", reporter=reporter):
+    with held(work.root.with_suffix(".mutex"), what=f"the work folder of {inputs.project.name}", reporter=reporter):
         state = prepare_work(work, key=depot_key(julia.release.sha256, inputs.image.id, inputs.cpu_target), fresh=cfg.fresh, reporter=reporter)
         stage_app(inputs.project, inputs.app_files, work, epoch=cfg.source_date_epoch)
         work.report.unlink(missing_ok=True)
@@ -135,8 +135,8 @@ def _build_in_work(cfg: BuildConfig, inputs: _Inputs, julia: julia_dist.JuliaDis
 
 
 def _plan(cfg: BuildConfig, inputs: _Inputs, julia, client, work: WorkDirs, state: dict, reporter: Reporter) -> BuildPlan:
-    found = image_decompressors(client, inputs.image, cache_dir=cfg.cache_dir, reporter=reporter)
-    codec, decompressor = choose_codec(cfg.codec, found)
+    facts = image_facts(client, inputs.image, cache_dir=cfg.cache_dir, reporter=reporter)
+    codec, decompressor = choose_codec(cfg.codec, facts.decompressors)
     plan_inputs = PlanInputs(
         project=inputs.project,
         julia=julia,
@@ -146,6 +146,7 @@ def _plan(cfg: BuildConfig, inputs: _Inputs, julia, client, work: WorkDirs, stat
         cpu_target=inputs.cpu_target,
         registries_to_add=tuple(url for url in cfg.registries if url not in state["registries"]),
         host_user=container.host_user(),
+        image_cuda=facts.cuda,
     )
     return plan_build(cfg, plan_inputs, work=work, templates=templates_root())
 

@@ -22,9 +22,13 @@ PROBE = r"""
 for p in zstd pigz; do command -v $p >/dev/null 2>&1 && echo "have $p"; done
 python3 -c 'import zstandard' >/dev/null 2>&1 && echo "have python-zstandard"
 python3 -c 'import compression.zstd' >/dev/null 2>&1 && echo "have python-compression.zstd"
+if [ -n "${CUDA_VERSION:-}" ]; then echo "cuda $CUDA_VERSION"
+elif [ -f /usr/local/cuda/version.json ]; then
+  python3 -c 'import json; print("cuda", json.load(open("/usr/local/cuda/version.json"))["cuda"]["version"])' 2>/dev/null
+fi
 true
 """
-PROBE_VERSION = 1  # bump when PROBE changes: cached answers of older probes are not reused
+PROBE_VERSION = 2  # bump when PROBE changes: cached answers of older probes are not reused
 
 
 @dataclass(frozen=True)
@@ -54,24 +58,45 @@ def julia_layer_for(julia: JuliaDist, *, codec: str, decompressor: str, reporter
     return JuliaLayer(target, written.sha256, written.size, codec, decompressor)
 
 
+@dataclass(frozen=True)
+class ImageFacts:
+    decompressors: frozenset[str]  # what the image can unpack layers with (the notebook runs in it too)
+    cuda: str | None  # its CUDA toolkit, MAJOR.MINOR; None: a CPU image
+
+
+def probe_lines(box: container.Container) -> tuple[str, ...]:
+    return box.exec(PROBE, quiet=True).tail
+
+
+def facts_from(lines: tuple[str, ...]) -> ImageFacts:
+    found = frozenset(line.split(" ", 1)[1] for line in lines if line.startswith("have "))
+    cuda = next((_major_minor(line.split(" ", 1)[1]) for line in lines if line.startswith("cuda ")), None)
+    return ImageFacts(found, cuda)
+
+
+def _major_minor(version: str) -> str | None:
+    parts = version.strip().split(".")
+    return ".".join(parts[:2]) if len(parts) >= 2 and all(p.isdigit() for p in parts[:2]) else None
+
+
 def probe_decompressors(box: container.Container) -> frozenset[str]:
     """The decompressors the image has (the notebook will run in the same image)."""
-    return frozenset(line.split(" ", 1)[1] for line in box.exec(PROBE, quiet=True).tail if line.startswith("have "))
+    return facts_from(probe_lines(box)).decompressors
 
 
-def image_decompressors(client, image: container.ImageInfo, *, cache_dir: Path, reporter: Reporter) -> frozenset[str]:
-    """`probe_decompressors` of ``image``, asked once per image id and remembered in the cache."""
+def image_facts(client, image: container.ImageInfo, *, cache_dir: Path, reporter: Reporter) -> ImageFacts:
+    """What the probe finds in ``image``, asked once per image id and remembered in the cache."""
     cached = cache_dir / "probes" / f"{image.id.replace(':', '-')}.json"
     try:
         known = json.loads(cached.read_text())
         if known.get("probe") == PROBE_VERSION:
-            return frozenset(known["found"])
-    except (OSError, ValueError, AttributeError):
+            return facts_from(tuple(known["lines"]))
+    except (OSError, ValueError, AttributeError, KeyError):
         pass
     with container.running(client, container.ContainerSpec(image.name, network="none", purpose="probe"), reporter=reporter) as box:
-        found = probe_decompressors(box)
-    write_json_atomic(cached, {"probe": PROBE_VERSION, "found": sorted(found)})
-    return found
+        lines = probe_lines(box)
+    write_json_atomic(cached, {"probe": PROBE_VERSION, "lines": list(lines)})
+    return facts_from(lines)
 
 
 def choose_codec(codec: str, found: frozenset[str]) -> tuple[str, str]:

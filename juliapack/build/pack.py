@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from juliapack import __version__, archive, secret_scan
-from juliapack import project as projects
+from juliapack.project import JuliaProject
 from juliapack.build.depot import DepotReport, app_filter, compiled_caches, depot_filter, refuse_secrets_in_depot
 from juliapack.build.plan import APP_PARENT, DEPOT, DEPOT_PARENT, BuildPlan
 from juliapack.build.work import WorkDirs, commit, copy_file, staging, stamps_file, write_stamps
@@ -22,7 +22,7 @@ class BuildFacts:
     """What the lock records besides the layers."""
 
     fingerprint: str
-    project: projects.JuliaProject
+    project: JuliaProject
     entry: str
     julia: JuliaDist
     image: ImageInfo
@@ -90,6 +90,7 @@ def _lock(plan: BuildPlan, facts: BuildFacts, layers: tuple[LayerFile, ...], *, 
         image_id=facts.image.id,
         image_digest=facts.image.digest,
         codec=plan.codec,
+        image_cuda=plan.image_cuda,
         layers=layers,
         layout=plan.layout,
         compiled=compiled,

@@ -15,7 +15,7 @@ from enum import Enum
 from pathlib import Path, PurePosixPath
 
 from juliapack import archive
-from juliapack import project as projects
+from juliapack.project import JuliaProject, entry_point
 from juliapack.build.julia_layer import JuliaLayer
 from juliapack.build.work import WorkDirs
 from juliapack.config import BuildConfig
@@ -65,6 +65,7 @@ class BuildPlan:
     julia_layer: JuliaLayer
     codec: str  # of the depot and app layers
     decompressor: str
+    image_cuda: str | None = None
 
     def container(self, *, project: str) -> ContainerSpec:
         """The build container: the plan's image, network and mounts. Steps bring their environment."""
@@ -112,7 +113,7 @@ def registry_url(registry: str, registries: tuple[str, ...]) -> str:
 class PlanInputs:
     """What the plan is made from, besides the settings: all decided before any container runs."""
 
-    project: projects.JuliaProject
+    project: JuliaProject
     julia: JuliaDist
     julia_layer: JuliaLayer
     codec: str
@@ -120,6 +121,7 @@ class PlanInputs:
     cpu_target: str
     registries_to_add: tuple[str, ...]
     host_user: str
+    image_cuda: str | None = None  # what the image probe found
 
 
 def plan_build(cfg: BuildConfig, inputs: PlanInputs, *, work: WorkDirs, templates: Path) -> BuildPlan:
@@ -146,6 +148,7 @@ def plan_build(cfg: BuildConfig, inputs: PlanInputs, *, work: WorkDirs, template
         julia_layer=inputs.julia_layer,
         codec=inputs.codec,
         decompressor=inputs.decompressor,
+        image_cuda=inputs.image_cuda,
     )
 
 
@@ -193,9 +196,9 @@ def _instantiate_and_precompile(cfg: BuildConfig, inputs: PlanInputs, layout: La
     return steps
 
 
-def _smoke_run(cfg: BuildConfig, project: projects.JuliaProject, layout: Layout) -> list[Step]:
+def _smoke_run(cfg: BuildConfig, project: JuliaProject, layout: Layout) -> list[Step]:
     app = layout.app_dir
-    entry = projects.entry_point(project, cfg.entry)
+    entry = entry_point(project, cfg.entry)
     command = " ".join(_sh(arg) for arg in ("julia", "-t", "auto", f"--project={app}", f"{app}/{entry}", *(cfg.smoke or ())))
     return [
         Step(

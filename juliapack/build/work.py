@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from juliapack import __version__
-from juliapack import project as projects
+from juliapack.project import JuliaProject
 from juliapack.config import BuildConfig
 from juliapack.errors import InputError
 from juliapack.fsutil import atomic_output, write_json_atomic
@@ -114,7 +114,7 @@ def write_stamps(path: Path, dist: Path, layers: tuple[LayerFile, ...]) -> None:
     write_json_atomic(path, {layer.file: [layer.sha256, *_stamp(dist / layer.file)] for layer in layers})
 
 
-def work_dirs_for(cfg: BuildConfig, project: projects.JuliaProject) -> WorkDirs:
+def work_dirs_for(cfg: BuildConfig, project: JuliaProject) -> WorkDirs:
     key = hashlib.sha256(str(project.root).encode()).hexdigest()[:16]
     return WorkDirs(cfg.cache_dir / "work" / f"{project.name}-{key}")
 
@@ -141,7 +141,7 @@ def prepare_work(work: WorkDirs, *, key: dict[str, str], fresh: bool, reporter: 
     return state
 
 
-def stage_app(project: projects.JuliaProject, files: tuple[str, ...], work: WorkDirs, *, epoch: int) -> Path:
+def stage_app(project: JuliaProject, files: tuple[str, ...], work: WorkDirs, *, epoch: int) -> Path:
     """Copy the app's files into the work folder with fixed mtimes; keep the app's compiled cache."""
     target = work.app_parent / project.name
     target.mkdir(parents=True, exist_ok=True)

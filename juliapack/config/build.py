@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from juliapack.config.layers import default_cache_dir, reader_for
+from juliapack.config.layers import KNOWN_KEYS, default_cache_dir, reader_for
 from juliapack.config.values import (
     Source,
     as_allowed_secrets,
@@ -14,6 +14,7 @@ from juliapack.config.values import (
     as_bool,
     as_choice,
     as_env_pairs,
+    as_image,
     as_int,
     as_julia_version,
     as_mounts,
@@ -75,9 +76,10 @@ class BuildConfig:
 
 BUILD_KEYS = (
     "project", "out", "dist", "julia", "versions_url", "julia_mirror", "image", "cpu", "pull", "registries", "env",
-    "mounts", "network", "cpu_target", "smoke", "entry", "names", "exclude", "codec", "source_date_epoch",
+    "volumes", "network", "cpu_target", "smoke", "entry", "names", "exclude", "codec", "source_date_epoch",
     "keep_registries", "keep_container", "fresh", "verify", "allow_secrets",
 )  # fmt: skip
+KNOWN_KEYS["build"] = BUILD_KEYS
 
 
 def load_build(
@@ -95,7 +97,7 @@ def load_build(
         raise ProjectError(f"project directory {project} does not exist", fix="pass the folder that holds Project.toml")
     check_build_env(read.get("env", as_env_pairs, ()))
     cpu = read.get("cpu", as_bool, False)
-    image = read.get("image", as_str, KAGGLE_CPU_IMAGE if cpu else KAGGLE_GPU_IMAGE, env="JULIAPACK_IMAGE")
+    image = read.get("image", as_image, KAGGLE_CPU_IMAGE if cpu else KAGGLE_GPU_IMAGE, env="JULIAPACK_IMAGE")
     return BuildConfig(
         project=project,
         out=read.path("out", None, env="JULIAPACK_OUT", folder=True) or read.path("dist", "dist", folder=True),
@@ -106,7 +108,7 @@ def load_build(
         pull=read.get("pull", as_choice(PULL_POLICIES), "missing", env="JULIAPACK_PULL"),
         registries=read.get("registries", as_registries, (), env="JULIAPACK_REGISTRIES"),
         env=read.get("env", as_env_pairs, ()),
-        mounts=read.get("mounts", as_mounts, ()),
+        mounts=read.get("volumes", as_mounts, ()),
         network=read.get("network", as_choice(NETWORK_MODES), "bridge", env="JULIAPACK_NETWORK"),
         cpu_target=read.get("cpu_target", as_str, None, env="JULIAPACK_CPU_TARGET"),
         smoke=read.get("smoke", as_args, None),

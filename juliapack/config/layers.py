@@ -21,7 +21,12 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 CONFIG_NAME = "juliapack.toml"
-SECTIONS = ("build", "notebook", "verify", "upload", "kaggle")
+# The flag of a setting whose juliapack.toml name is a plural list: the flag is given once per item.
+FLAG_NAMES = {
+    "volumes": "--volume", "registries": "--registry", "allow_secrets": "--allow-secret", "inputs": "--input",
+    "kernel_sources": "--kernel-source",
+}  # fmt: skip
+SECTIONS = ("build", "notebook", "upload", "kaggle")
 # Top-level keys apply to every command that knows them.
 SHARED_KEYS = ("julia", "project", "dist", "slug", "owner")
 
@@ -73,12 +78,20 @@ class Layers:
     def get(self, name: str, *, env: str | None = None) -> tuple[Any, Source] | None:
         flag_value = self.flags.get(name)
         if flag_value is not None and flag_value != () and flag_value != []:
-            return flag_value, Source(f"--{name.replace('_', '-')}", self.cwd)
+            return flag_value, Source(FLAG_NAMES.get(name, f"--{name.replace('_', '-')}"), self.cwd)
         if env and self.env.get(env) not in (None, ""):
             return self.env[env], Source(f"${env}", self.cwd)
         if name in self.toml:
             return self.toml[name], Source(f"{self.toml_where} field '{name}'", self.toml_dir)
         return None
+
+
+# Settings that name what the workflow makes: `upload` and `notebook` (and so `verify`) must agree on
+# them, so each reads them from both sections; a value given twice must be the same value.
+WORKFLOW_KEYS = ("owner", "slug", "dataset", "datasets", "model", "model_dataset")
+SHARED_WITH = {"upload": ("notebook",), "notebook": ("upload",)}
+# Each command's module registers the keys of its section here, so every section is checked by every command.
+KNOWN_KEYS: dict[str, Sequence[str]] = {}
 
 
 def layers_for(
@@ -90,19 +103,34 @@ def layers_for(
     flags: Mapping[str, Any],
     cwd: Path,
 ) -> Layers:
-    """Read ``[section]`` (plus top-level shared keys) of juliapack.toml into a Layers."""
+    """Read ``[section]`` (plus top-level shared keys, plus the workflow keys of the sections it shares
+    them with) of juliapack.toml into a Layers."""
     data = read_toml(config_path) if config_path else {}
     shared = {k: v for k, v in data.items() if not isinstance(v, dict)}
     check_known_keys(shared, SHARED_KEYS, where=f"{config_path} (top level)")
     sections = {k for k, v in data.items() if isinstance(v, dict)}
     check_known_keys({s: None for s in sections}, SECTIONS, where=f"{config_path}")
-    table = dict(data.get(section, {}))
-    where = f"{config_path} [{section}]"
-    check_known_keys(table, known, where=where)
+    for name in sorted(sections):
+        check_known_keys(data[name], KNOWN_KEYS.get(name, known if name == section else ()), where=f"{config_path} [{name}]")
+    table = _with_shared_workflow_keys(data, section, where=str(config_path))
     merged = {**{k: v for k, v in shared.items() if k in known}, **table}
     toml_dir = config_path.resolve().parent if config_path else cwd
-    return Layers(toml=merged, toml_where=where, toml_dir=toml_dir, env=env, flags=flags, cwd=cwd)
+    return Layers(toml=merged, toml_where=f"{config_path} [{section}]", toml_dir=toml_dir, env=env, flags=flags, cwd=cwd)
 
+
+def _with_shared_workflow_keys(data: Mapping[str, Any], section: str, *, where: str) -> dict[str, Any]:
+    table = dict(data.get(section, {}))
+    for other in SHARED_WITH.get(section, ()):
+        for key, value in data.get(other, {}).items():
+            if key not in WORKFLOW_KEYS:
+                continue
+            if key in table and table[key] != value:
+                raise ConfigError(
+                    f"{where} gives {key} twice: [{section}] {key} = {table[key]!r} and [{other}] {key} = {value!r}",
+                    fix=f"keep one of them: upload makes exactly the datasets the notebook mounts, so both read {key}",
+                )
+            table[key] = value
+    return table
 
 
 class Reader:

@@ -120,12 +120,30 @@ def as_env_pairs(value: Any, where: Source) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+# A Docker image reference: [host[:port]/]path[:tag][@digest], path components lowercase (distribution/reference).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REFERENCE = re.compile(
+    rf"^(?:(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+
+
+def as_image(value: Any, where: Source) -> str:
+    text = as_str(value, where)
+    if not IMAGE_REFERENCE.match(text) or len(text) > 255:
+        raise ConfigError(
+            f"{where} is '{text}', not a Docker image name",
+            fix="give NAME[:TAG] in lowercase, e.g. gcr.io/kaggle-gpu-images/python:latest",
+        )
+    return text
+
+
 def as_mounts(value: Any, where: Source) -> tuple[Mount, ...]:
     mounts = []
     for item in as_str_list(value, where) if not isinstance(value, (list, tuple)) else value:
         parts = str(item).split(":")
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-            raise ConfigError(f"{where} has '{item}', not SRC:DST[:ro|rw]", fix="write it as /host/path:/container/path[:ro]")
+            raise ConfigError(f"{where} has '{item}', not SRC:DST[:ro|rw]", fix="write it as /host/path:/container/path[:ro], as docker -v takes it")
         source = (where.base / parts[0]).expanduser().resolve()
         if not source.exists():
             raise ConfigError(f"{where}: mount source {source} does not exist", fix="create it or fix the path")
@@ -156,10 +174,13 @@ def check_upload_name(name: str, where: Source) -> str:
     return name
 
 
+RENAMED = {"mounts": "volumes", "gpu": "accelerator"}  # settings of earlier versions: say what they became
+
+
 def check_known_keys(table: Mapping[str, Any], known: Sequence[str], *, where: str) -> None:
     for key in table:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
+            close = [RENAMED[key]] if RENAMED.get(key) in known else difflib.get_close_matches(key, known, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(sorted(known))}"
             raise ConfigError(f"unknown field '{key}' in {where}", fix=hint)
 

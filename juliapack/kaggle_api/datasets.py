@@ -10,9 +10,13 @@ import contextlib
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from juliapack.errors import KaggleError
 from juliapack.kaggle_api.blobs import BlobUploads
+from juliapack.report import Reporter
 from juliapack.kaggle_api.calls import Calls, NotFound, build_request, check_error_message, created_url, kaggle_module
 
+FIRST_POLL = 2.0
+MAX_POLL = 30.0
 DEFAULT_LICENSE = "other"  # Julia and each package keep their own licenses; the description says so
 
 
@@ -76,6 +80,27 @@ class DatasetsApi:
         request = build_request(ApiGetDatasetRequest, owner_slug=owner, dataset_slug=slug)
         response = self.calls.read(f"dataset {owner}/{slug}", lambda k: k.datasets.dataset_api_client.get_dataset(request))
         return DatasetSummary(response.current_version_number, response.url or dataset_url(owner, slug), response.title or "")
+
+    def until_processed(self, owner: str, slug: str, *, status: str | None = None, timeout: float, reporter: Reporter) -> str:
+        """READY or FAILED, once Kaggle has processed the dataset's latest version; polls with backoff."""
+        waited, delay, ref = 0.0, FIRST_POLL, f"{owner}/{slug}"
+        status = status or self.status(owner, slug)
+        if status is None:
+            raise KaggleError(f"dataset {ref} is not on Kaggle", fix="upload it first: juliapack upload")
+        while status not in ("READY", "FAILED"):
+            if status is None:
+                raise KaggleError(f"dataset {ref} disappeared while Kaggle processed it", fix="run juliapack upload again")
+            if waited >= timeout:
+                raise KaggleError(
+                    f"Kaggle is still processing {ref} after {waited / 60:.0f} min (status {status})",
+                    fix="run juliapack upload again later: it checks the version then, without sending the files again",
+                )
+            if waited == 0:
+                reporter.info(f"{ref}: Kaggle is processing the files ({status.lower()})")
+            self.calls.sleep(delay)
+            waited, delay = waited + delay, min(delay * 2, MAX_POLL)
+            status = self.status(owner, slug)
+        return status
 
     @contextlib.contextmanager
     def blob_uploads(self) -> Iterator[BlobUploads]:

@@ -1,10 +1,12 @@
-"""dist/juliapack.lock.json: what a build produced, read by notebook, verify and upload; and the one check
-that the files in dist/ are the files the lock describes.
+"""dist/juliapack.lock.json: the record of the workflow, and the one check that the files in dist/ are
+the files the lock describes.
 
-The lock is the contract between the stages: which files make up each layer (name, sha256, size,
-codec), where the notebook unpacks them, the entry point, and the fingerprint of the build's inputs
-(a rebuild with the same fingerprint is a no-op). It holds no secrets: environment values given to the
-build are recorded only as a hash, inside the fingerprint.
+The build writes what it produced: which files make up each layer (name, sha256, size, codec), where
+the notebook unpacks them, the entry point, and the fingerprint of the build's inputs (a rebuild with
+the same fingerprint is a no-op and keeps the whole record). Later commands add their part through
+`update_lock`: the notebook written, its rehearsal's verdict, the datasets uploaded and their version
+numbers. A new build starts a new record. It holds no secrets: environment values given to the build
+are recorded only as a hash, inside the fingerprint.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from juliapack.errors import InputError
+from juliapack.mutex import held, mutex_file
 from juliapack.fsutil import sha256_file, write_json_atomic
 from juliapack.julia_version import JuliaVersion, parse_version
+from juliapack.workflow.records import NotebookRecord, RehearsalRecord, UploadedDataset
 
 LOCK_NAME = "juliapack.lock.json"
 SCHEMA = 1
@@ -64,6 +68,10 @@ class Lock:
     layout: Layout
     compiled: dict[str, str] = field(default_factory=dict)  # depot-relative cache path -> sha256
     allowed_secrets: dict[str, str] = field(default_factory=dict)  # member path -> the reason the user gave
+    image_cuda: str | None = None  # the CUDA toolkit the build image has ("12.8"); None: a CPU image
+    notebook: NotebookRecord | None = None  # written by `juliapack notebook`
+    rehearsal: RehearsalRecord | None = None  # written by `juliapack verify`
+    uploads: dict[str, UploadedDataset] = field(default_factory=dict)  # written by `juliapack upload`: role -> dataset
     juliapack_version: str = ""
     schema: int = SCHEMA
 
@@ -110,9 +118,27 @@ def _read(dist: Path) -> Lock:
         layout = data.pop("layout")
         layout["depot_path"] = tuple(layout["depot_path"])
         data["julia_version"] = _released(data["julia_version"])
+        data.update(_later_sections(data))
         return Lock(layers=layers, layout=Layout(**layout), **data)
     except (ValueError, TypeError, KeyError) as error:
         raise InputError(f"{path} is unreadable ({error})", fix="rebuild with 'juliapack build'") from error
+
+
+def _later_sections(data: dict[str, Any]) -> dict[str, Any]:
+    notebook, rehearsal = data.get("notebook"), data.get("rehearsal")
+    return {
+        "notebook": NotebookRecord.from_json(notebook) if notebook else None,
+        "rehearsal": RehearsalRecord.from_json(rehearsal) if rehearsal else None,
+        "uploads": {role: UploadedDataset.from_json(role, entry) for role, entry in data.get("uploads", {}).items()},
+    }
+
+
+def update_lock(dist: Path, change: Callable[[Lock], Lock], *, cache_dir: Path) -> Lock:
+    """Read the lock, change it, write it back, while no other juliapack process writes to dist/."""
+    with held(mutex_file(cache_dir, "dist", str(dist.resolve())), what=str(dist)):
+        lock = change(read_lock(dist))
+        write_lock(dist, lock)
+    return lock
 
 
 def _released(text: Any) -> JuliaVersion:

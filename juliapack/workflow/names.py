@@ -19,6 +19,7 @@ from juliapack.errors import ConfigError, InputError
 from juliapack.fsutil import sha256_file
 from juliapack.workflow.lock import ROLES as LAYER_ROLES
 from juliapack.workflow.lock import Lock
+from juliapack.workflow.records import DatasetFile
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -27,6 +28,7 @@ ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst"
 DATASET_ROLES = (*LAYER_ROLES, "model")
 ROLE_LABELS = {"julia": "Julia", "depot": "Julia depot", "app": "app", "model": "model"}
 MOUNT_ROOT = "/kaggle/input"
+KERNEL_METADATA = "kernel-metadata.json"  # what the kaggle client reads a kernel folder by
 MAX_FILES = 50  # Kaggle takes at most 50 top-level files per dataset
 SLUG_LENGTH = (6, 50)  # Kaggle's limits for dataset slugs and titles
 TITLE_LENGTH = (6, 50)
@@ -59,13 +61,6 @@ class KaggleIdentity:
     owner: str | None  # None: the authenticated user
     slug: str | None  # base slug; None: the project name, slugified
     title: str | None
-
-
-@dataclass(frozen=True)
-class DatasetFile:
-    name: str  # the file's name in dist/ and on Kaggle
-    sha256: str
-    size: int
 
 
 @dataclass(frozen=True)
@@ -124,7 +119,7 @@ def plan_datasets(
     overrides = overrides or {}
     base = _base_slug(lock, identity)
     base_title = identity.title or lock.project_name
-    plans = [_plan(role, owner, *_slug_for(role, base, identity, overrides), base_title, _layer_files(lock, role)) for role in LAYER_ROLES]
+    plans = [_plan(role, owner, *_slug_for(role, base, identity, overrides), base_title, layer_files(lock, role)) for role in LAYER_ROLES]
     if model is not None:
         model_owner, (model_slug, outright) = owner, _slug_for("model", base, identity, overrides)
         if model_dataset:
@@ -156,7 +151,7 @@ def _slug_for(role: str, base: str, identity: KaggleIdentity, overrides: Mapping
     return base + suffix, False
 
 
-def _layer_files(lock: Lock, role: str) -> tuple[DatasetFile, ...]:
+def layer_files(lock: Lock, role: str) -> tuple[DatasetFile, ...]:
     files = tuple(DatasetFile(layer.file, layer.sha256, layer.size) for layer in lock.layers if layer.role == role)
     if not files:
         lock.layer(role)  # raises the lock's own "no such layer" error
@@ -231,3 +226,32 @@ def kernel_identity(*, title: str | None, kernel_slug: str | None, project_name:
     if not low <= len(slug) <= high or not low <= len(title) <= high:
         raise ConfigError(f"the kernel title '{title}' (slug '{slug}') must have {low}-{high} characters", fix="choose another title")
     return title, slug
+
+
+# --------------------------------------------------------------------------- names the record decides
+
+
+def recorded_refs(lock: Lock) -> dict[str, str]:
+    """role -> owner/slug the earlier commands settled on: what upload made, else what the notebook mounts."""
+    if lock.uploads:
+        return {role: record.ref for role, record in lock.uploads.items()}
+    return dict(lock.notebook.datasets) if lock.notebook else {}
+
+
+def decide_owner(given: str | None, lock: Lock, *, signed_in: str | None) -> str | None:
+    """Who owns the datasets and the kernel: the settings' owner, else the record's, else the Kaggle user."""
+    if given:
+        return given
+    recorded = {ref.partition("/")[0] for ref in recorded_refs(lock).values()}
+    return next(iter(sorted(recorded)), None) if recorded else signed_in
+
+
+def with_recorded_names(plans: tuple[DatasetPlan, ...], lock: Lock) -> tuple[DatasetPlan, ...]:
+    """The plans, named as the record names them (used when no setting names the datasets)."""
+    recorded = recorded_refs(lock)
+    renamed = []
+    for plan in plans:
+        ref = recorded.get(plan.role)
+        owner, _, slug = ref.partition("/") if ref else (plan.owner, "", plan.slug)
+        renamed.append(DatasetPlan(plan.role, owner, slug, plan.title, plan.files))
+    return tuple(renamed)

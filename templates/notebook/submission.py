@@ -48,6 +48,30 @@ def unpack(layer):
 
 LAYERS = {layer["role"]: layer for layer in CONFIG["layers"]}
 
+
+def gpus_present():
+    """The names of the GPUs this machine has (none without nvidia-smi)."""
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.strip() for line in done.stdout.splitlines() if line.strip()] if done.returncode == 0 else []
+
+
+def check_hardware(expected):
+    """Fail at once when Kaggle gave another machine than the one this notebook was built and rehearsed for."""
+    found = gpus_present()
+    wanted = expected["gpu"]
+    if not wanted and found:
+        raise RuntimeError(f"juliapack: this notebook was written for a CPU (accelerator none), but Kaggle gave {', '.join(found)}")
+    if wanted and not any(wanted in name for name in found):
+        gave = ", ".join(found) if found else "no GPU"
+        raise RuntimeError(f"juliapack: this notebook was written for {expected['gpus']} x {wanted} ({expected['accelerator']}), but Kaggle gave {gave}")
+    print(f"juliapack: hardware as expected: {', '.join(found) if found else 'no GPU'}", flush=True)
+
+# %%
+check_hardware(CONFIG["juliapack"])
+
 # %%
 unpack(LAYERS["julia"])
 

@@ -100,7 +100,7 @@ def main(notebook_path, executed_path, result_path, cell_timeout, *depots):
     submission = Path(os.environ.get("JULIAPACK_SUBMISSION", WORKING / "submission.csv"))
     copied = None
     if submission.is_file():
-        copied = str(Path(result_path).parent / "submission.csv")
+        copied = str(Path(result_path).parent / submission.name)
         shutil.copyfile(submission, copied)
     result = {
         "passed": error is None,

@@ -86,7 +86,7 @@ CASES: dict[str, Case] = {
     "build-versions-json-missing": Case(("build", "--no-verify", "--versions-url", "{mirror}/bin/nothere.json"), 5, ("nothere.json answered HTTP 404",)),
     "build-mirror-unreachable": Case(("build", "--no-verify", "--julia-mirror", "{closed}"), 5, ("could not get versions.json", "--julia-mirror")),
     "build-out-is-a-file": Case(("build", "--no-verify", "--out", "taken"), 2, ("taken",), change=put_file("taken")),
-    "verify-out-is-a-file": Case(("verify", "--out", "taken"), 2, ("taken",), change=put_file("taken")),
+    "verify-notebook-is-a-file": Case(("verify", "--notebook", "taken"), 2, ("taken",), change=put_file("taken")),
     "verify-image-gone": Case(("verify",), 4, (f"image {NO_IMAGE} is not present", "docker pull"), change=lock_image(NO_IMAGE)),
     "verify-layer-changed": Case(("verify",), 3, ("dotjulia does not match juliapack.lock.json",), change=flip_byte("dotjulia")),
     "verify-docker-missing": Case(("verify",), 4, ("cannot reach the Docker engine",), env={"DOCKER_HOST": "unix:///nonexistent.sock"}),

@@ -87,7 +87,7 @@ def test_layers_run_offline_in_a_fresh_container(built, testbed, docker_client):
             "export JULIA_DEPOT_PATH=" + ":".join(lock.layout.depot_path) + " JULIA_PKG_OFFLINE=true JULIA_PKG_SERVER=",
             "before=$(find /root/.julia/compiled /tmp/Inference/.juliapack-depot -type f -exec sha256sum {} + | sort)",
             "julia -t auto --project=/tmp/Inference /tmp/Inference/src/Inference.jl "
-            "--model /kaggle/input/models/model.jld2 --input /kaggle/input/data --output /kaggle/working",
+            "--model /kaggle/input/models/model.jls --input /kaggle/input/data --output /kaggle/working",
             "after=$(find /root/.julia/compiled /tmp/Inference/.juliapack-depot -type f -exec sha256sum {} + | sort)",
             '[ "$before" = "$after" ] || { echo "caches changed"; exit 9; }',
             "cat /kaggle/working/submission.csv",

@@ -114,7 +114,7 @@ INFERENCE_SCRIPT = r"""
             println(name, " installed ", installed, " tree hash ok ", Base.SHA1(Pkg.GitTools.tree_hash(path)) == hash)
         end'
     echo "==== end artifacts"
-    julia --project=. src/Inference.jl --model /model/model.jld2 --input /examples/data --output /tmp/out
+    julia --project=. src/Inference.jl --model /model/model.jls --input /examples/data --output /tmp/out
     echo "==== submission"
     cat /tmp/out/submission.csv
     echo "==== end submission"

@@ -40,8 +40,13 @@ def test_build_writes_the_notebook_and_rehearses_it_offline(built):
     assert set(summary["unpack_seconds"]) == {"julia", "depot", "app"}
     assert summary["first_output_seconds"] > 0
     assert (built.root / "notebook" / "verify" / "submission.csv").read_text() == EXPECTED.read_text()
+    assert (metadata["machine_shape"], metadata["enable_gpu"], metadata["docker_image_pinning_type"]) == (None, False, "original")  # a CPU image
+    lock = read_lock(built.dist)
+    assert lock.rehearsal.passed and lock.rehearsal.notebook_sha256 == sha256_file(notebook)  # the verdict names the bytes it ran
+    assert lock.notebook.datasets["model"] == "alice/inference-model"
+    assert Path(lock.notebook.model_source).name == "model.jls" and sha256_file(Path(lock.notebook.model_source)) == lock.notebook.model_sha256
     again = built.juliapack("build")
-    assert "last offline rehearsal of this build passed" in again.stdout
+    assert "last offline rehearsal of this build and notebook passed" in again.stdout
 
 
 def test_verify_names_a_download_at_run_time(tmp_path, built):
@@ -64,7 +69,11 @@ def test_verify_fails_clearly_when_the_depot_lacks_an_artifact(tmp_path, built):
     ws = copy_workspace(built, tmp_path)
     lazy = lazy_artifact_hash(ws)
     tamper_depot(ws, tmp_path, drop=f".julia/artifacts/{lazy}")
+    stale = ws.root / "notebook" / "verify" / "submission.csv"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("id,score,label\n1,0,from an earlier run\n")
     result = ws.juliapack("verify", check=False)
+    assert not stale.exists()  # an earlier run's output never passes for this run's
     assert result.returncode == 6
     line = error_line(result)
     assert line.startswith("error: the offline rehearsal failed") and "cell" in line

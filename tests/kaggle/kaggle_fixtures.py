@@ -16,6 +16,7 @@ from juliapack.fsutil import sha256_file
 from juliapack.julia_version import exact_version
 from juliapack.kaggle_api import RetryPolicy
 from juliapack.workflow.lock import LayerFile, Layout, Lock, write_lock
+from juliapack.workflow.records import RehearsalRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "testbed"))
@@ -83,8 +84,13 @@ class Dist:
         return sum(layer.size for layer in self.lock.layers)
 
 
-def make_dist(path: Path, members: dict[str, dict[str, bytes]] | None = None, *, project: str = "Inference", names: dict[str, str] | None = None) -> Dist:
-    """Write dist/ with one gzip tarball per layer and the lock describing them (rewrites in place)."""
+def make_dist(
+    path: Path, members: dict[str, dict[str, bytes]] | None = None, *, project: str = "Inference", names: dict[str, str] | None = None, rehearsed: bool | None = True
+) -> Dist:
+    """Write dist/ with one gzip tarball per layer and the lock describing them (rewrites in place).
+
+    ``rehearsed``: the lock records a passing (True) or failing (False) rehearsal, or none (None):
+    upload sends only a build whose rehearsal passed."""
     members = {**DEFAULT_MEMBERS, **(members or {})}
     names = {**LAYER_NAMES, **(names or {})}
     path.mkdir(parents=True, exist_ok=True)
@@ -94,6 +100,9 @@ def make_dist(path: Path, members: dict[str, dict[str, bytes]] | None = None, *,
         file.write_bytes(tarball(members[role]))
         layers.append(layer_file(role, file))
     lock = make_lock(project, tuple(layers))
+    if rehearsed is not None:
+        problems = () if rehearsed else ("cell 7 failed",)
+        lock = dataclasses.replace(lock, rehearsal=RehearsalRecord(rehearsed, problems, str(path.parent / "notebook"), "a" * 64, "b" * 64))
     write_lock(path, lock)
     return Dist(path, lock)
 

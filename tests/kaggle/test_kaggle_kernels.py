@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
-from kaggle_fixtures import OTHER, USER, FakeKaggle
+from kaggle_fixtures import OTHER, USER, FakeKaggle, make_dist, make_lock
 
 from juliapack import cli, kernels
 from juliapack.report import human_size
@@ -14,6 +15,9 @@ from juliapack.config import PushConfig
 from juliapack.errors import ExitCode, KaggleError
 from juliapack.kaggle_api import KaggleClient
 from juliapack.report import RecordingReporter
+from juliapack.workflow.gate import notebook_files
+from juliapack.workflow.lock import read_lock, write_lock
+from juliapack.workflow.records import NotebookRecord, RehearsalRecord
 
 REF = f"{USER}/inference-run"
 SOURCES = [f"{USER}/inference-julia", f"{USER}/inference-depot", f"{USER}/inference-app"]
@@ -47,7 +51,16 @@ def write_notebook(folder: Path, **meta: object) -> Path:
         "competition_sources": [], "kernel_sources": [], **meta,
     }  # fmt: skip
     (folder / "kernel-metadata.json").write_text(json.dumps(metadata))
+    if (folder / str(metadata["code_file"])).is_file():  # a broken folder on purpose is not rehearsed
+        rehearse(folder)
     return folder
+
+
+def rehearse(folder: Path, *, passed: bool = True) -> None:
+    """Record in dist/ (beside the folder) a rehearsal of exactly these files, as `juliapack verify` does."""
+    files = notebook_files(folder)
+    verdict = RehearsalRecord(passed, () if passed else ("cell 7 failed",), str(files.folder), files.sha256, files.metadata_sha256)
+    write_lock(folder.parent / "dist", dataclasses.replace(make_lock("Inference", ()), rehearsal=verdict))
 
 
 @pytest.fixture
@@ -138,21 +151,21 @@ def test_push_wait_reports_the_outcome(notebook: Path, fake: FakeKaggle, capsys)
 
 
 def test_wait_polls_with_backoff_and_gives_up_after_the_timeout(notebook: Path, fake: FakeKaggle, client: KaggleClient, sleeps: list[float]) -> None:
-    cfg = PushConfig(folder=notebook, public=False, wait=True, timeout=3600)
+    cfg = PushConfig(folder=notebook, dist=notebook.parent / "dist", public=False, wait=True, timeout=3600, skip_verify=False, cache_dir=notebook.parent / "cache")
     fake.kernel_run(REF, steps=("QUEUED", "RUNNING", "RUNNING", "RUNNING", "RUNNING"))
     saved = kernels.push(cfg, client=client)
     reporter = RecordingReporter()
     state = kernels.wait_for_run(saved.ref, timeout=cfg.timeout, client=client, reporter=reporter, sleep=sleeps.append)
     assert state.name == "COMPLETE"
-    assert sleeps == [10.0, 20.0, 40.0, 60.0, 60.0]
-    assert reporter.texts("info") == [f"{REF}: queued, waiting for a machine", f"{REF}: running", f"{REF}: complete"]
+    assert sleeps == [2.0, 4.0, 8.0, 16.0, 32.0]  # a few seconds first: a run is often queued for seconds only
+    assert reporter.texts("info") == [f"{REF}: queued, waiting for a machine", f"{REF}: running"]  # "complete" is the caller's to say
 
     sleeps.clear()
     fake.kernel_run(REF, steps=("RUNNING",) * 50)
     kernels.push(cfg, client=client)
     with pytest.raises(KaggleError, match=f"notebook {REF} is still running after 2 min"):
         kernels.wait_for_run(REF, timeout=100, client=client, sleep=sleeps.append)
-    assert sleeps == [10.0, 20.0, 40.0, 60.0]
+    assert sleeps == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0]
 
 
 def test_fetch_refuses_an_unfinished_run_unless_forced(notebook: Path, fake: FakeKaggle, tmp_path: Path, capsys) -> None:
@@ -192,8 +205,42 @@ def test_unknown_dataset_sources_are_refused(kaggle_env: Path, fake: FakeKaggle,
     folder = write_notebook(tmp_path / "notebook")  # the datasets were never uploaded
     code, _, err = run_cli(["push", str(folder)], capsys)
     assert code == ExitCode.REMOTE
+    assert f"error: dataset {SOURCES[0]} is not on Kaggle — upload it first: juliapack upload" in err
+    assert REF not in fake.state["kernels"]  # refused before the push
+    code, _, err = run_cli(["push", str(folder), "--skip-verify"], capsys)  # Kaggle's own answer, when it gets that far
+    assert code == ExitCode.REMOTE
     assert f"Kaggle pushed it without these sources, which it does not know: {', '.join(SOURCES)} — upload the datasets first" in err
     assert fake.saved_kernel(REF)["datasetDataSources"] == []  # the trap: the push went through without them
+
+
+def test_unknown_model_sources_are_refused_too(notebook: Path, fake: FakeKaggle, capsys) -> None:
+    write_notebook(notebook, model_sources=[f"{USER}/weights/pytorch/default/1"])
+    code, _, err = run_cli(["push", str(notebook)], capsys)
+    assert code == ExitCode.REMOTE  # the kaggle CLI never prints these, and reports success
+    assert f"Kaggle pushed it without these sources, which it does not know: {USER}/weights/pytorch/default/1" in err
+
+
+def test_the_machine_shape_and_image_pinning_reach_kaggle(notebook: Path, fake: FakeKaggle, capsys) -> None:
+    write_notebook(notebook, machine_shape="NvidiaTeslaT4", enable_gpu=True, docker_image_pinning_type="original")
+    assert run_cli(["push", str(notebook)], capsys)[0] == 0
+    saved = fake.saved_kernel(REF)
+    assert (saved["machineShape"], saved["enableGpu"], saved["dockerImagePinningType"]) == ("NvidiaTeslaT4", True, "original")
+
+
+def test_a_notebook_changed_since_its_rehearsal_is_not_pushed(notebook: Path, fake: FakeKaggle, capsys) -> None:
+    code_file = notebook / "inference-run.ipynb"
+    code_file.write_text(code_file.read_text().replace("main.jl", "other.jl"))
+    code, _, err = run_cli(["push", str(notebook)], capsys)
+    assert code == ExitCode.INPUT
+    assert "changed since the rehearsal" in err and "juliapack verify" in err and REF not in fake.state["kernels"]
+
+
+def test_status_and_fetch_default_to_the_notebook_folders_kernel(notebook: Path, fake: FakeKaggle, tmp_path: Path, capsys) -> None:
+    fake.kernel_run(REF, steps=(), outputs={"submission.csv": b"id\n1\n"}, log=LOG)
+    assert run_cli(["push", str(notebook)], capsys)[0] == 0
+    assert run_cli(["status"], capsys)[:2] == (0, f"{REF}: complete\n")  # notebook/kernel-metadata.json names it
+    code, out, _ = run_cli(["fetch"], capsys)
+    assert code == 0 and (tmp_path / "kaggle-output" / "submission.csv").read_bytes() == b"id\n1\n"
 
 
 def test_pushing_as_someone_else_is_denied(notebook: Path, fake: FakeKaggle, capsys) -> None:
@@ -232,3 +279,20 @@ def test_a_bad_notebook_ref_is_a_usage_error(kaggle_env: Path, fake: FakeKaggle,
     assert code == ExitCode.USAGE
     assert err.strip() == "error: the notebook argument 'not a ref' is not OWNER/SLUG of a notebook — write it as owner/notebook-slug, e.g. alice/my-inference"
     assert fake.calls == []
+
+
+def test_a_notebook_that_attaches_other_datasets_than_upload_made_is_not_pushed(kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, capsys) -> None:
+    dist = make_dist(tmp_path / "dist")
+    code, _, err = run_cli(["upload", "--dist", str(dist.path), "--dataset", f"{USER}/foo"], capsys)
+    assert code == 0, err
+    lock = read_lock(dist.path)  # with the upload recorded
+    folder = write_notebook(tmp_path / "notebook")  # attaches alice/inference-*, as a notebook written before that upload would
+    files = notebook_files(folder)
+    record = NotebookRecord(str(files.folder), REF, files.code_file.name, files.sha256, files.metadata_sha256,
+                            {"julia": SOURCES[0], "depot": SOURCES[1], "app": SOURCES[2]}, "none")  # fmt: skip
+    verdict = RehearsalRecord(True, (), str(files.folder), files.sha256, files.metadata_sha256)
+    write_lock(dist.path, dataclasses.replace(lock, notebook=record, rehearsal=verdict))
+    code, _, err = run_cli(["push", str(folder), "--dist", str(dist.path)], capsys)
+    assert code == ExitCode.INPUT
+    assert f"the notebook attaches {USER}/inference-app for the app, but upload made {USER}/foo-app" in err
+    assert "juliapack notebook" in err and REF not in fake.state["kernels"]

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from kaggle_fixtures import DEFAULT_MEMBERS, FAST, OTHER, USER, FakeKaggle, app_source, layer_file, make_dist, make_lock, noise, tarball
+from kaggle_fixtures import DEFAULT_MEMBERS, FAST, OTHER, USER, FakeKaggle, app_source, layer_file, make_dist, noise, tarball
 
 from juliapack import cli
 from juliapack.config import load_upload
-from juliapack.workflow.uploads import content_in, read_upload_state, state_path
+from juliapack.workflow.uploads import content_in
 from juliapack.errors import ConfigError, CredentialsError, ExitCode, InputError, KaggleError, SecretsFound
 from juliapack.kaggle_api import AccessDenied, KaggleClient, NotFound, RetryPolicy
-from juliapack.workflow.lock import write_lock
+from juliapack.workflow.lock import read_lock, write_lock
 from juliapack.report import RecordingReporter
 from juliapack.secret_scan import member_path
 from juliapack.upload import upload
@@ -83,23 +84,37 @@ def test_a_fresh_clone_learns_the_content_from_the_description(kaggle_env: Path,
     first = upload(config(dist.path), client=client, sleep=sleeps.append)
     assert [o.action for o in first.datasets] == ["created"] * 3
     assert content_in(client.datasets.description(USER, "inference-app")) == first.datasets[2].plan.content
-    state_path(dist.path).unlink()  # a clone has no dist/juliapack.uploaded.json
+    write_lock(dist.path, dist.lock)  # a clone's lock, built there: no upload recorded
 
     again = upload(config(dist.path), client=client, sleep=sleeps.append)
     assert [o.action for o in again.datasets] == ["unchanged"] * 3
     assert again.bytes_sent == 0
-    assert set(read_upload_state(dist.path)) == set(ROLES)
+    assert set(read_lock(dist.path).uploads) == set(ROLES)
 
 
-def test_state_records_what_the_notebook_mounts(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
+def test_the_lock_records_each_dataset_and_its_version(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
     dist = make_dist(tmp_path / "dist")
     result = upload(config(dist.path), client=client, sleep=sleeps.append)
-    state = read_upload_state(dist.path)
+    state = read_lock(dist.path).uploads
     for outcome in result.datasets:
         record = state[outcome.plan.role]
         assert (record.ref, record.content, record.version) == (outcome.plan.ref, outcome.plan.content, 1)
-        assert record.mount == f"/kaggle/input/{outcome.plan.slug}"
         assert record.holds(outcome.plan)
+    changed = make_dist(dist.path, {"app": app_source('println("v2")')})
+    write_lock(dist.path, dataclasses.replace(changed.lock, uploads=state))  # the record of the last upload stays with its build
+    upload(config(dist.path), client=client, sleep=sleeps.append)
+    assert [read_lock(dist.path).uploads[role].version for role in ROLES] == [1, 1, 2]  # read back from Kaggle
+
+
+@pytest.mark.parametrize("rehearsed, says", [(None, "was never rehearsed offline"), (False, "rehearsal of this build failed (cell 7 failed)")])
+def test_an_unrehearsed_or_failed_build_is_not_sent(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float], rehearsed, says: str) -> None:
+    dist = make_dist(tmp_path / "dist", rehearsed=rehearsed)
+    with pytest.raises(InputError, match=re.escape(says)) as refused:
+        upload(config(dist.path), client=client, sleep=sleeps.append)
+    assert "juliapack verify" in refused.value.fix and "--skip-verify" in refused.value.fix
+    assert fake.calls == []  # refused before asking Kaggle anything
+    result = upload(config(dist.path, skip_verify=True), client=client, sleep=sleeps.append)
+    assert [o.action for o in result.datasets] == ["created"] * 3
 
 
 def test_each_file_has_a_progress_bar_to_its_size(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
@@ -356,7 +371,7 @@ def test_more_than_50_files_in_a_dataset_are_refused(kaggle_env: Path, fake: Fak
         part = dist.path / f"inference-{index:02d}"
         part.write_bytes(tarball({f"Inference/part{index}.jl": b"x"}))
         parts.append(layer_file("app", part))
-    write_lock(dist.path, make_lock("Inference", (*[layer for layer in dist.lock.layers if layer.role != "app"], *parts)))
+    write_lock(dist.path, dataclasses.replace(dist.lock, layers=(*[layer for layer in dist.lock.layers if layer.role != "app"], *parts)))
     with pytest.raises(InputError, match="the app dataset would have 51 files; Kaggle takes at most 50"):
         upload(config(dist.path), client=client, sleep=sleeps.append)
     assert fake.calls == []

@@ -29,6 +29,7 @@ import pytest
 
 from juliapack.fsutil import sha256_file
 from juliapack.workflow.lock import read_lock, write_lock
+from juliapack.workflow.records import RehearsalRecord
 from testbed.fake_kaggle import FakeKaggle
 from tests.unit.helpers import Ran, check_error_line, fake_token, make_lock, member, snapshot, table, temp_files, write_tarball
 
@@ -125,8 +126,9 @@ def drop_from_manifest(package: str) -> Setup:
     return edit("Inference/Manifest.toml", lambda text: re.sub(rf"\[\[{package}\]\]\n(?:[^\[].*\n)*", "", text))
 
 
-def dist(*, app: list | None = None) -> Setup:
-    """dist/ as `build` leaves it, made by hand: three small tarballs and a lock that matches them."""
+def dist(*, app: list | None = None, rehearsed: bool | None = True) -> Setup:
+    """dist/ as `build` and `verify` leave it, made by hand: three small tarballs and a lock that matches them,
+    with a passing rehearsal recorded (or a failing one, or none)."""
 
     def setup(sb: Sandbox) -> None:
         folder = sb.work / "dist"
@@ -136,7 +138,11 @@ def dist(*, app: list | None = None) -> Setup:
             "depot": write_tarball(folder / "dotjulia", [member(".julia/packages/TinyModel/Ab1/src/TinyModel.jl", data=b"module TinyModel end\n")], codec="zstd"),
             "app": write_tarball(folder / "inference", app or [member("Inference/src/Inference.jl", data=b"module Inference end\n")], codec="zstd"),
         }  # fmt: skip
-        write_lock(folder, make_lock(files={role: (sha256_file(path), path.stat().st_size) for role, path in files.items()}))
+        lock = make_lock(files={role: (sha256_file(path), path.stat().st_size) for role, path in files.items()})
+        if rehearsed is not None:
+            verdict = RehearsalRecord(rehearsed, () if rehearsed else ("cell 7 failed",), str(sb.work / "notebook"), "a" * 64, "b" * 64)
+            lock = dataclasses.replace(lock, rehearsal=verdict)
+        write_lock(folder, lock)
 
     return setup
 
@@ -206,7 +212,7 @@ def pushed(ref: str, *, finished: bool) -> Setup:
     def setup(sb: Sandbox) -> None:
         sb.fake.kernel_run(ref, steps=() if finished else ("QUEUED",) * 1000, outputs={"submission.csv": b"id,y\n1,2\n"}, log="[]")
         write_kernel_folder(sb.root / "push-from", ref=ref)
-        done = sb.juliapack("push", str(sb.root / "push-from"), env=CREDENTIALS)
+        done = sb.juliapack("push", str(sb.root / "push-from"), "--skip-verify", env=CREDENTIALS)
         assert done.returncode == 0, done.stderr
 
     return setup
@@ -263,7 +269,9 @@ CASES: dict[str, Case] = {
     ),  # fmt: skip
     "build-env-not-a-pair": Case(("build", "Inference", "--env", "HF_TOKEN"), 2, ("'HF_TOKEN', not KEY=VALUE",), PROJECT),
     "build-env-reserved": Case(("build", "Inference", "--env", "JULIA_DEPOT_PATH=/x"), 2, ("--env JULIA_DEPOT_PATH is set by juliapack itself",), PROJECT),
-    "build-mount-source-missing": Case(("build", "Inference", "--mount", "nothere:/data"), 2, ("mount source", "does not exist"), PROJECT),
+    "build-volume-source-missing": Case(("build", "Inference", "--volume", "nothere:/data"), 2, ("--volume: mount source", "does not exist"), PROJECT),
+    "build-volume-not-docker-syntax": Case(("build", "Inference", "-v", "a:b:c:d"), 2, ("--volume has 'a:b:c:d', not SRC:DST[:ro|rw]",), PROJECT),
+    "build-image-name-invalid": Case(("build", "Inference", "--image", "Bad Image!!"), 2, ("--image is 'Bad Image!!', not a Docker image name",), PROJECT),
     # ---- build: secrets in the project are refused, unless ignored
     "build-secret-dotenv": Case(("build", "Inference"), 3, ("look like secrets", ".env (environment file with secrets)"), (*PROJECT, write("Inference/.env", "API_KEY=x\n"))),
     "build-secret-kaggle-json": Case(("build", "Inference"), 3, ("look like secrets", "kaggle.json (Kaggle API credentials)"), (*PROJECT, write("Inference/kaggle.json", '{"username": "a", "key": "b"}'))),
@@ -284,27 +292,35 @@ CASES: dict[str, Case] = {
     ),  # fmt: skip
     "build-docker-missing": Case(("build", "Inference"), 4, ("cannot reach the Docker engine", "DOCKER_HOST"), PROJECT),
     # ---- notebook
-    "notebook-dist-missing": Case(("notebook", "--owner", USER, "--dist", "nodist"), 3, ("no juliapack.lock.json in", "nodist", "juliapack build")),
-    "notebook-lock-unreadable": Case(("notebook", "--owner", USER), 3, ("juliapack.lock.json is unreadable", "rebuild"), (dist(), write("dist/juliapack.lock.json", "{"))),
-    "notebook-model-missing": Case(("notebook", "--owner", USER, "--model", "model.jld2"), 3, ("model.jld2",), (dist(),)),
-    "notebook-model-is-a-directory": Case(("notebook", "--owner", USER, "--model", "models"), 3, ("is a directory",), (dist(), write("models/README", "x"))),
-    "notebook-title-too-short": Case(("notebook", "--owner", USER, "--title", "abc"), 2, ("--title 'abc' has 3 characters; Kaggle wants 5-50",), (dist(),)),
-    "notebook-title-too-long": Case(("notebook", "--owner", USER, "--title", "A" * 60), 2, ("has 60 characters; Kaggle wants 5-50",), (dist(),)),
-    "notebook-slug-invalid": Case(("notebook", "--owner", USER, "--slug", "Bad_Slug"), 2, ("--slug 'Bad_Slug' is not a valid Kaggle slug",), (dist(),)),
-    "notebook-owner-invalid": Case(("notebook", "--owner", "al ice"), 2, ("--owner 'al ice' is not a Kaggle user name",), (dist(),)),
-    "notebook-no-owner-no-credentials": Case(("notebook",), 4, ("no Kaggle user name to own the datasets", "--owner"), (dist(),)),
-    "notebook-out-is-a-file": Case(("notebook", "--owner", USER, "--out", "taken"), 2, ("taken",), (dist(), write("taken", "x"))),
+    "notebook-dist-missing": Case(("notebook", "--dataset", f"{USER}/inference", "--dist", "nodist"), 3, ("no juliapack.lock.json in", "nodist", "juliapack build")),
+    "notebook-lock-unreadable": Case(("notebook", "--dataset", f"{USER}/inference"), 3, ("juliapack.lock.json is unreadable", "rebuild"), (dist(), write("dist/juliapack.lock.json", "{"))),
+    "notebook-model-missing": Case(("notebook", "--dataset", f"{USER}/inference", "--model", "model.jld2"), 3, ("model.jld2",), (dist(),)),
+    "notebook-model-is-a-directory": Case(("notebook", "--dataset", f"{USER}/inference", "--model", "models"), 3, ("is a directory",), (dist(), write("models/README", "x"))),
+    "notebook-title-too-short": Case(("notebook", "--dataset", f"{USER}/inference", "--title", "abc"), 2, ("--title 'abc' has 3 characters; Kaggle wants 5-50",), (dist(),)),
+    "notebook-title-too-long": Case(("notebook", "--dataset", f"{USER}/inference", "--title", "A" * 60), 2, ("has 60 characters; Kaggle wants 5-50",), (dist(),)),
+    "notebook-slug-invalid": Case(("notebook", "--dataset", f"{USER}/Bad_Slug"), 2, ("--dataset 'Bad_Slug' is not a valid Kaggle slug",), (dist(),)),
+    "notebook-owner-invalid": Case(("notebook", "--dataset", "al ice/inference"), 2, ("--dataset 'al ice' is not a Kaggle user name",), (dist(),)),
+    "notebook-no-owner-no-credentials": Case(("notebook",), 4, ("no Kaggle user name to own the datasets", "--dataset OWNER/SLUG"), (dist(),)),
+    "notebook-out-is-a-file": Case(("notebook", "--dataset", f"{USER}/inference", "--out", "taken"), 2, ("taken",), (dist(), write("taken", "x"))),
+    "notebook-accelerator-unknown": Case(("notebook", "--dataset", f"{USER}/inference", "--accelerator", "v100"), 2, ("--accelerator is 'v100', not an accelerator",), (dist(),)),
+    "notebook-accelerator-tpu": Case(("notebook", "--dataset", f"{USER}/inference", "--accelerator", "tpuv38"), 2, ("Julia cannot use a TPU",), (dist(),)),
+    "notebook-gpu-on-a-cpu-build": Case(("notebook", "--dataset", f"{USER}/inference", "--accelerator", "t4x2"), 2, ("asks for a GPU", "has no CUDA"), (dist(),)),
+    "notebook-model-in-both-sections": Case(
+        ("notebook", "--dataset", f"{USER}/inference"), 2, ("gives model twice", "[notebook] model = 'a.jls'", "[upload] model = 'b.jls'"),
+        (dist(), toml('[notebook]\nmodel = "a.jls"\n[upload]\nmodel = "b.jls"\n')),
+    ),  # fmt: skip
     **{
         f"{command}-dist-of-another-project": Case(
             (command, *extra), 3, ("holds a build of Inference", "not of Other", "juliapack build"),
             (dist(), toml('project = "Other"\n'), write("Other/Project.toml", 'name = "Other"\n')), env=env,
         )
-        for command, extra, env in (("notebook", ("--owner", USER), {}), ("verify", (), {}), ("upload", (), CREDENTIALS))
+        for command, extra, env in (("notebook", ("--dataset", f"{USER}/inference"), {}), ("verify", (), {}), ("upload", (), CREDENTIALS))
     },  # fmt: skip
     # ---- verify
     "verify-dist-missing": Case(("verify",), 3, ("no juliapack.lock.json in",)),
-    "verify-model-missing": Case(("verify", "--model", "model.jld2"), 3, ("model.jld2",), (dist(),)),
-    "verify-model-is-a-directory": Case(("verify", "--model", "models"), 3, ("is a directory",), (dist(), write("models/README", "x"))),
+    "verify-model-missing": Case(("verify",), 3, ("model.jld2",), (dist(), toml('[notebook]\nmodel = "model.jld2"\n'))),
+    "verify-model-is-a-directory": Case(("verify",), 3, ("is a directory",), (dist(), write("models/README", "x"), toml('[notebook]\nmodel = "models"\n'))),
+    "verify-model-flag-is-gone": Case(("verify", "--model", "model.jld2"), 2, ("No such option: --model", "juliapack verify --help"), (dist(),)),
     "verify-layer-changed": Case(("verify",), 3, ("inference does not match juliapack.lock.json", "build"), (dist(), flip_last_byte("dist/inference"))),
     "verify-member-escapes": Case(
         ("verify",), 3, ("inference has an unsafe member", "'..' in the path"), (dist(app=[member("Inference/../../etc/profile.d/x.sh", data=b"echo\n")]),),
@@ -313,7 +329,7 @@ CASES: dict[str, Case] = {
         ("verify",), 3, ("inference has an unsafe member", "outside the archive"), (dist(app=[member("Inference/data", "symlink", link="/kaggle/input")]),),
     ),  # fmt: skip
     "verify-input-not-under-kaggle-input": Case(("verify", "--input", "data:/data"), 2, ("is not mounted under /kaggle/input/",), (dist(), write("data/x.csv", "1\n"))),
-    "verify-timeout-not-a-number": Case(("verify", "--timeout", "soon"), 2, ("Invalid value for '--timeout'", "juliapack --help"), (dist(),)),
+    "verify-timeout-not-a-duration": Case(("verify", "--timeout", "soon"), 2, ("--timeout is 'soon', not a duration",), (dist(),)),
     "verify-docker-missing": Case(("verify",), 4, ("cannot reach the Docker engine",), (dist(),)),
     # ---- upload (the fake Kaggle)
     "upload-dist-missing": Case(("upload",), 3, ("no juliapack.lock.json in",), env=CREDENTIALS),
@@ -335,6 +351,8 @@ CASES: dict[str, Case] = {
         ("upload", "--dataset", f"{OTHER}/inference"), 2, (f"cannot create dataset {OTHER}/inference-julia: you are signed in to Kaggle as {USER}",), (dist(),), env=CREDENTIALS,
     ),  # fmt: skip
     "upload-no-credentials": Case(("upload",), 4, ("no Kaggle credentials", "kaggle.json"), (dist(),)),
+    "upload-never-rehearsed": Case(("upload",), 3, ("was never rehearsed offline", "juliapack verify", "--skip-verify"), (dist(rehearsed=None),), env=CREDENTIALS),
+    "upload-rehearsal-failed": Case(("upload",), 3, ("rehearsal of this build failed (cell 7 failed)", "--skip-verify"), (dist(rehearsed=False),), env=CREDENTIALS),
     "upload-wrong-key": Case(("upload",), 4, ("Kaggle rejected the credentials", "HTTP 401"), (dist(),), env={"KAGGLE_USERNAME": USER, "KAGGLE_KEY": "wrong-key-0b7e"}),
     # ---- push
     "push-folder-missing": Case(("push", "nothere"), 3, ("nothere",), env=CREDENTIALS),
@@ -342,12 +360,17 @@ CASES: dict[str, Case] = {
     "push-metadata-bad-id": Case(("push", "nb"), 3, ("field 'id' 'just-a-slug' is not OWNER/SLUG",), (kernel_folder(ref="x/y", metadata=json.dumps({"id": "just-a-slug"})),), env=CREDENTIALS),
     "push-timeout-not-a-duration": Case(("push", "nb", "--timeout", "forever"), 2, ("--timeout is 'forever', not a duration",), (kernel_folder(),), env=CREDENTIALS),
     "push-kaggle-json-readable-by-others": Case(("push", "nb"), 4, ("can be read by other users (mode 644)", "chmod 600"), (kernel_folder(), kaggle_json(mode=0o644))),
+    "push-never-rehearsed": Case(("push", "nb"), 3, ("was never rehearsed offline", "--skip-verify"), (kernel_folder(), dist(rehearsed=None)), env=CREDENTIALS),
+    "push-notebook-changed-since-the-rehearsal": Case(
+        ("push", "nb"), 3, ("changed since the rehearsal", "juliapack verify"), (kernel_folder(), dist()), env=CREDENTIALS,
+    ),  # fmt: skip
     "push-unknown-dataset-source": Case(
-        ("push", "nb"), 5, ("Kaggle pushed it without these sources", f"{USER}/never-uploaded", "juliapack upload"),
+        ("push", "nb", "--skip-verify"), 5, ("Kaggle pushed it without these sources", f"{USER}/never-uploaded", "juliapack upload"),
         (kernel_folder(ref=f"{USER}/unknown-sources", sources=(f"{USER}/never-uploaded",)),), env=CREDENTIALS,
     ),  # fmt: skip
     # ---- status
     "status-bad-ref": Case(("status", "not-a-ref"), 2, ("'not-a-ref' is not OWNER/SLUG of a notebook",), env=CREDENTIALS),
+    "status-no-kernel-and-no-notebook": Case(("status",), 2, ("no notebook named, and no kernel-metadata.json in", "OWNER/SLUG"), env=CREDENTIALS),
     "status-kaggle-json-not-json": Case(("status", f"{USER}/some-run"), 4, ("kaggle.json is not valid JSON", "download a new one"), (kaggle_json("{not json"),)),
     "status-kaggle-json-without-key": Case(("status", f"{USER}/some-run"), 4, ("kaggle.json lacks a username or key",), (kaggle_json(json.dumps({"username": USER})),)),
     "status-not-found": Case(("status", f"{USER}/no-such-notebook"), 5, (f"status of notebook {USER}/no-such-notebook: not found on Kaggle",), env=CREDENTIALS),
@@ -369,11 +392,16 @@ DEBUG = ("build-pull-sometimes", "notebook-dist-missing", "fetch-no-credentials"
 # --------------------------------------------------------------------------- running the table
 
 
+def _mutex_file(root: Path, path: Path) -> bool:
+    """An empty flock file in the cache's mutexes/: it must outlive the process to exclude anything, race-free."""
+    return path.parent == root / "cache" / "mutexes" and path.suffix == ".mutex" and path.stat().st_size == 0
+
+
 def leftovers(root: Path) -> list[str]:
     """Temp files juliapack writes on the way to a result, anywhere in the sandbox, and any file at all in
     its HOME, TMPDIR and cache: none may survive a failure."""
     found = temp_files(root)
-    found |= {path for folder in ("home", "tmp", "cache") for path in (root / folder).rglob("*") if not path.is_dir()}
+    found |= {path for folder in ("home", "tmp", "cache") for path in (root / folder).rglob("*") if not path.is_dir() and not _mutex_file(root, path)}
     return sorted(str(path.relative_to(root)) for path in found)
 
 

@@ -31,6 +31,7 @@ from juliapack.julia_dist import JuliaDist, JuliaRelease
 from juliapack.julia_version import exact_version
 from juliapack.workflow.lock import APP_DEPOT, read_lock, write_lock
 from juliapack.project import read_project
+from juliapack.report import RecordingReporter
 from juliapack.resources import templates_root
 from tests.unit.helpers import EPOCH, UUIDS, build_config, fake_token, make_lock, write_project
 
@@ -680,3 +681,12 @@ def test_the_http_client_is_made_only_when_a_request_is_sent(monkeypatch) -> Non
     with build._http(given) as http:
         assert http is given
     assert not given.closed  # a client passed in belongs to the caller
+
+
+def test_the_work_depot_drops_pkg_logs_at_every_build(tmp_path: Path) -> None:
+    work = WorkDirs(tmp_path / "work")
+    key = works.depot_key("e" * 64, "sha256:" + "d" * 64, "generic")
+    work.state.write_text(json.dumps(works.prepare_work(work, key=key, fresh=False, reporter=RecordingReporter())))  # as a build leaves it
+    make_files(work.depot, {"logs/manifest_usage.toml": b"x" * 300, "packages/Foo/abc/src/Foo.jl": b"module Foo end"})
+    works.prepare_work(work, key=key, fresh=False, reporter=RecordingReporter())
+    assert not (work.depot / "logs").exists() and (work.depot / "packages/Foo/abc/src/Foo.jl").is_file()

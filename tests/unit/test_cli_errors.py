@@ -29,10 +29,14 @@ CASES = {
     "bad-pull": (None, ["build", "--pull", "sometimes"]),
     "missing-project": (None, ["build", "nothere"]),
     "debug": (None, ["--debug", "build", "nothere"]),
+    "debug-after-the-command": (None, ["build", "nothere", "--debug"]),
+    "debug-from-the-environment": (None, ["build", "nothere"]),  # JULIAPACK_DEBUG=1, below
+    "help-h": (None, ["-h"]),
+    "build-help-h": (None, ["build", "-h"]),
     "bogus-option": (None, ["build", "--bogus"]),
     "broken-toml": (broken_toml, ["build"]),
     "no-manifest": (no_manifest, ["build", "Inference"]),
-    "notebook-without-build": (None, ["notebook", "--owner", "alice"]),
+    "notebook-without-build": (None, ["notebook", "--dataset", "alice/inference"]),
     "version": (None, ["--version"]),
     "help": (None, ["--help"]),
 }
@@ -54,8 +58,10 @@ def ran(tmp_path_factory) -> dict[str, Ran]:
         (folder / "home").mkdir()
         if setup:
             setup(folder)
-        env = {"PATH": os.environ["PATH"], "HOME": str(folder / "home"), "COLUMNS": "40", "LANG": "C.UTF-8",
-               "JULIAPACK_CACHE_DIR": str(folder / "cache")}  # fmt: skip
+        env = {"PATH": os.environ["PATH"], "HOME": str(folder / "home"), "COLUMNS": "80" if name.endswith("help-h") else "40",
+               "LANG": "C.UTF-8", "JULIAPACK_CACHE_DIR": str(folder / "cache")}  # fmt: skip
+        if name == "debug-from-the-environment":
+            env["JULIAPACK_DEBUG"] = "1"
         command = [sys.executable, "-m", "juliapack", *args]
         started[name] = (folder, subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = {}
@@ -98,9 +104,29 @@ def test_debug_adds_the_traceback_and_keeps_the_line_and_the_code(ran) -> None:
     assert done.stderr.splitlines()[-1].startswith("error: project directory ")
 
 
+@pytest.mark.parametrize("name", ["debug-after-the-command", "debug-from-the-environment"])
+def test_debug_may_come_after_the_command_or_from_the_environment(ran, name: str) -> None:
+    done = ran[name]
+    assert done.returncode == ExitCode.INPUT and done.stderr.startswith("Traceback (most recent call last):")
+    assert done.stderr.splitlines()[-1].startswith("error: project directory ")
+
+
+def test_the_help_answers_to_h_fits_80_columns_and_cuts_no_summary(ran) -> None:
+    for name in ("help-h", "build-help-h"):
+        done = ran[name]
+        assert done.returncode == 0 and done.stdout.startswith("Usage: juliapack"), done.stderr
+        assert max(len(line) for line in done.stdout.splitlines()) <= 80
+    commands = ran["help-h"].stdout.split("Commands:", 1)[1]
+    assert "..." not in commands and all(line.rstrip().endswith(".") for line in commands.strip().splitlines())
+    build_help = ran["build-help-h"].stdout
+    for metavar in ("PATH", "KEY=VALUE", "SRC:DST[:ro|rw]", "PATH=REASON", "VERSION", "URL", "NAME"):
+        assert metavar in build_help, metavar
+    assert "<str>" not in build_help and "<list" not in build_help and "TEXT" not in build_help.replace("CONTEXT", "")
+
+
 def test_an_unknown_option(ran) -> None:
     line = one_error_line(ran["bogus-option"], ExitCode.USAGE)
-    assert line.startswith("error: No such option: --bogus") and line.endswith("see 'juliapack --help'")
+    assert line.startswith("error: No such option: --bogus") and line.endswith("see 'juliapack build --help'")
 
 
 def test_a_broken_juliapack_toml_names_the_line(ran) -> None:

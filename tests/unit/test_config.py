@@ -14,6 +14,7 @@ from juliapack.config import (
     ModelRef,
     load_build,
     load_notebook,
+    load_upload,
 )
 from juliapack.container import Mount
 from juliapack.errors import ConfigError, ExitCode, InputError, ProjectError
@@ -133,7 +134,7 @@ def test_top_level_keys_are_shared_and_the_section_wins(tmp_path: Path) -> None:
 
 
 def test_paths_in_the_toml_are_relative_to_its_folder_and_flags_to_the_cwd(tmp_path: Path) -> None:
-    conf = write_toml(tmp_path / "conf", '[build]\nproject = "proj"\nout = "../out"\nmounts = ["data:/data", "../ro:/ro:ro", "data:/rw:rw"]\n')
+    conf = write_toml(tmp_path / "conf", '[build]\nproject = "proj"\nout = "../out"\nvolumes = ["data:/data", "../ro:/ro:ro", "data:/rw:rw"]\n')
     for folder in ("conf/proj", "conf/data", "ro", "elsewhere/p2"):
         (tmp_path / folder).mkdir(parents=True)
     cfg = build(tmp_path, cwd=tmp_path / "elsewhere", config_path=conf)
@@ -236,11 +237,11 @@ def test_an_unreadable_toml(tmp_path: Path) -> None:
         ({"env": ["=value"]}, {}, None, "not KEY=VALUE"),
         ({"env": ["1ABC=x"]}, {}, None, "not KEY=VALUE"),
         ({"env": ["A B=x"]}, {}, None, "not KEY=VALUE"),
-        ({"mounts": ["nope:/data"]}, {}, None, "mount source"),
-        ({"mounts": ["src:data"]}, {}, None, "mount target 'data' is not absolute"),
-        ({"mounts": ["src:/data:rx"]}, {}, None, "not SRC:DST[:ro|rw]"),
-        ({"mounts": ["src"]}, {}, None, "not SRC:DST[:ro|rw]"),
-        ({"mounts": ["src:/a:ro:x"]}, {}, None, "not SRC:DST[:ro|rw]"),
+        ({"volumes": ["nope:/data"]}, {}, None, "mount source"),
+        ({"volumes": ["src:data"]}, {}, None, "mount target 'data' is not absolute"),
+        ({"volumes": ["src:/data:rx"]}, {}, None, "not SRC:DST[:ro|rw]"),
+        ({"volumes": ["src"]}, {}, None, "not SRC:DST[:ro|rw]"),
+        ({"volumes": ["src:/a:ro:x"]}, {}, None, "not SRC:DST[:ro|rw]"),
         ({"smoke": "'unclosed"}, {}, None, "cannot be split into arguments"),
         ({}, {}, '[build]\nregistries = "https://a"\n', None),  # a string is split, not an error: checked below
         ({}, {}, '[build]\nnames = "inference"\n', "must be a table"),
@@ -279,10 +280,10 @@ def test_booleans_from_the_environment_style_text(tmp_path: Path, text: str, exp
 def test_notebook_defaults(tmp_path: Path) -> None:
     cfg = notebook(tmp_path)
     assert (cfg.dist, cfg.out) == (tmp_path.resolve() / "dist", tmp_path.resolve() / "notebook")
-    assert (cfg.model, cfg.model_dataset, cfg.model_arg, cfg.args, cfg.competition) == (None, None, "--model", (), None)
-    assert (cfg.title, cfg.kernel_slug, cfg.gpu, cfg.public, cfg.kernel_sources) == (None, None, False, False, ())
+    assert (cfg.model, cfg.naming.model_dataset, cfg.model_arg, cfg.args, cfg.competition) == (None, None, "--model", (), None)
+    assert (cfg.title, cfg.kernel_slug, cfg.accelerator, cfg.image_pinning, cfg.public, cfg.kernel_sources) == (None, None, None, "original", False, ())
     assert (cfg.submission, cfg.inputs, cfg.timeout) == ("/kaggle/working/submission.csv", (), 3600)
-    assert (cfg.identity.owner, cfg.identity.slug, cfg.identity.title, dict(cfg.datasets)) == (None, None, None, {})
+    assert (cfg.identity.owner, cfg.identity.slug, cfg.identity.title, dict(cfg.naming.datasets)) == (None, None, None, {})
 
 
 NOTEBOOK_LAYERED = [
@@ -314,22 +315,23 @@ def test_notebook_fields(tmp_path: Path) -> None:
 [notebook]
 args = "--input /kaggle/input/comp --name 'two words'"
 model_arg = "--weights"
-gpu = true
+accelerator = "p100"
+image_pinning = "latest"
 public = true
 kernel_sources = ["alice/features"]
 submission = "/kaggle/working/out.csv"
 inputs = ["comp:/kaggle/input/comp"]
-timeout = 60
+timeout = "2m"
 datasets = { app = "my-code" }
 model_dataset = "alice/weights"
 title = "My fine submission"
 kernel_slug = "my-fine-submission"
 """)
     assert cfg.args == ("--input", "/kaggle/input/comp", "--name", "two words")
-    assert (cfg.model_arg, cfg.gpu, cfg.public, cfg.kernel_sources, cfg.submission, cfg.timeout) == (
-        "--weights", True, True, ("alice/features",), "/kaggle/working/out.csv", 60)  # fmt: skip
+    assert (cfg.model_arg, cfg.accelerator, cfg.image_pinning, cfg.public, cfg.kernel_sources, cfg.submission, cfg.timeout) == (
+        "--weights", "p100", "latest", True, ("alice/features",), "/kaggle/working/out.csv", 120)  # fmt: skip
     assert cfg.inputs == (Mount(tmp_path / "comp", "/kaggle/input/comp", True),)
-    assert (dict(cfg.datasets), cfg.model_dataset, cfg.title, cfg.kernel_slug) == ({"app": "my-code"}, "alice/weights", "My fine submission", "my-fine-submission")
+    assert (dict(cfg.naming.datasets), cfg.naming.model_dataset, cfg.title, cfg.kernel_slug) == ({"app": "my-code"}, "alice/weights", "My fine submission", "my-fine-submission")
 
 
 def test_a_model_file(tmp_path: Path) -> None:
@@ -397,7 +399,9 @@ def test_a_model_that_is_not_there_is_an_input_error(tmp_path: Path, given: str,
         ("owner", "bad owner", "not a Kaggle user name"),
         ("model_dataset", "noslash", "not OWNER/SLUG"),
         ("inputs", ["comp:/data"], "is not mounted under /kaggle/input/"),
-        ("timeout", "-1", "must be at least 0"),
+        ("timeout", "-1", "not a duration"),
+        ("accelerator", "v100", "not an accelerator"),
+        ("image_pinning", "newest", "not one of original, latest"),
         ("datasets", "app", "must be a table"),
     ],
 )
@@ -410,6 +414,27 @@ def test_invalid_notebook_values(tmp_path: Path, field: str, value, message: str
 def test_valid_kernel_titles_and_slugs(tmp_path: Path) -> None:
     cfg = notebook(tmp_path, {"title": "x" * 50, "kernel_slug": "abcde"})
     assert (cfg.title, cfg.kernel_slug) == ("x" * 50, "abcde")
+
+
+@pytest.mark.parametrize("toml, renamed", [('[build]\nmounts = ["a:/a"]\n', "volumes"), ("[notebook]\ngpu = true\n", "accelerator")])
+def test_a_setting_of_an_earlier_version_names_its_new_name(tmp_path: Path, toml: str, renamed: str) -> None:
+    error = config_error(notebook, tmp_path, toml=toml)  # every section is checked, whichever command reads
+    assert error.fix == f"did you mean '{renamed}'?"
+
+
+def test_upload_and_notebook_read_the_same_model_and_refuse_two(tmp_path: Path) -> None:
+    (tmp_path / "a.jls").write_bytes(b"a")
+    (tmp_path / "b.jls").write_bytes(b"b")
+    assert notebook(tmp_path, toml='[upload]\nmodel = "a.jls"\n').model.path == tmp_path / "a.jls"
+    assert load_upload({}, env={}, cwd=write_toml(tmp_path / "u", '[notebook]\nmodel = "../a.jls"\n').parent).naming.model.path == tmp_path / "a.jls"
+    error = config_error(notebook, tmp_path, toml='[notebook]\nmodel = "a.jls"\n[upload]\nmodel = "b.jls"\n')
+    assert "gives model twice" in error.what and "'a.jls'" in error.what and "'b.jls'" in error.what
+
+
+def test_a_dataset_names_owner_and_slug_and_must_agree_with_them(tmp_path: Path) -> None:
+    cfg = notebook(tmp_path, {"dataset": "bob/my-net"})
+    assert (cfg.identity.owner, cfg.identity.slug) == ("bob", "my-net")
+    assert "disagree" in config_error(notebook, tmp_path, {"dataset": "bob/my-net"}, toml='owner = "carol"\n').what
 
 
 def test_notebook_checks_its_own_section_for_unknown_fields(tmp_path: Path) -> None:

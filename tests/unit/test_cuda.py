@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from juliapack import cuda
+from juliapack import accelerators
 from juliapack.cuda import CUDA_COMPILER, CUDA_RUNTIME, UUIDS, add_project_extras, cuda_preferences
 from juliapack.errors import ConfigError, InputError
 
@@ -214,7 +214,7 @@ def test_an_unknown_accelerator_lists_the_known_ones():
 
 
 def test_every_accelerator_has_a_kaggle_machine_shape_but_none():
-    assert {name for name, gpu in cuda.ACCELERATORS.items() if gpu.machine_shape is None} == {"none"}
+    assert {name for name, gpu in accelerators.ACCELERATORS.items() if gpu.machine_shape is None} == {"none"}
 
 
 # --------------------------------------------------------------------------- Project.toml [extras]

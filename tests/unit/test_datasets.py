@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
 
 from juliapack.config.values import Source, as_duration, as_kernel_ref
 from juliapack.workflow.names import DatasetFile, KaggleIdentity, content_hash, model_file, plan_datasets
-from juliapack.workflow.uploads import UploadedDataset, content_in, describe, read_upload_state, state_path, write_upload_state
+from juliapack.workflow.lock import LOCK_NAME, read_lock, write_lock
+from juliapack.workflow.records import UploadedDataset
+from juliapack.workflow.uploads import content_in, describe
 from juliapack.errors import ConfigError, InputError
+from juliapack.julia_version import exact_version
 from juliapack.kernels import STATES, kernel_state
 from juliapack.workflow.lock import LayerFile, Layout, Lock
 
@@ -29,7 +33,7 @@ def lock(project: str = "Inference") -> Lock:
         placeholders(LayerFile, role=role, file=name, sha256=f"{index:064x}", size=1000 * (index + 1), codec="zstd")
         for index, (role, name) in enumerate([("julia", "julia"), ("depot", "dotjulia"), ("app", "inference")])
     )
-    return placeholders(Lock, project_name=project, layers=layers, layout=placeholders(Layout), image_digest=None)
+    return placeholders(Lock, project_name=project, layers=layers, layout=placeholders(Layout, depot_path=("/root/.julia",)), image_digest=None, julia_version=exact_version("1.10.5"))
 
 
 def test_one_dataset_per_layer_named_after_the_project() -> None:
@@ -109,20 +113,21 @@ def test_the_description_carries_the_content_line_it_is_read_back_from() -> None
     assert content_in(f"text\njuliapack-content: {plan.content}  \nmore") == plan.content
 
 
-def test_the_upload_state_round_trips(tmp_path: Path) -> None:
+def test_the_lock_records_the_uploads_and_reads_them_back(tmp_path: Path) -> None:
     plans = plan_datasets(lock(), owner="alice", identity=NO_IDENTITY)
-    assert read_upload_state(tmp_path) == {}
     records = {p.role: UploadedDataset(p.role, p.ref, p.content, 3, f"https://www.kaggle.com/datasets/{p.ref}", p.files) for p in plans}
-    write_upload_state(tmp_path, records)
-    assert read_upload_state(tmp_path) == records
+    write_lock(tmp_path, dataclasses.replace(lock(), uploads=records))
+    assert read_lock(tmp_path).uploads == records
     assert all(records[p.role].holds(p) for p in plans)
 
 
-def test_an_unreadable_upload_state_says_how_to_recover(tmp_path: Path) -> None:
-    state_path(tmp_path).write_text("{}")
+def test_a_lock_with_an_unreadable_upload_record_says_how_to_recover(tmp_path: Path) -> None:
+    write_lock(tmp_path, lock())
+    data = json.loads((tmp_path / LOCK_NAME).read_text())
+    (tmp_path / LOCK_NAME).write_text(json.dumps({**data, "uploads": {"app": {"ref": "alice/x"}}}))
     with pytest.raises(InputError, match="is unreadable") as failure:
-        read_upload_state(tmp_path)
-    assert "delete" in failure.value.fix
+        read_lock(tmp_path)
+    assert "juliapack build" in failure.value.fix
 
 
 def test_model_file_hashes_the_file(tmp_path: Path) -> None:

@@ -522,7 +522,7 @@ def test_download_verifies_and_caches(server, client, tmp_path):
     path = download_release(release, cache_dir=tmp_path, client=client, reporter=reporter)
     assert path == cache_entry(tmp_path, release)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == release.sha256
-    assert sorted(p.name for p in path.parent.iterdir()) == [".lock", release.filename]  # no partial left
+    assert sorted(p.name for p in path.parent.iterdir()) == [".mutex", release.filename]  # no partial left
     assert server.state.hits[0].range is None
     assert reporter.bars[0].done == len(PAYLOAD)
 
@@ -615,7 +615,7 @@ def test_bad_checksum_is_refused_and_nothing_is_kept(server, client, tmp_path):
     assert f"expected sha256 {release.sha256}" in message
     assert f"got sha256 {hashlib.sha256(bytes(reversed(PAYLOAD))).hexdigest()}" in message
     assert "run again" in caught.value.fix and "mirror" in caught.value.fix
-    assert [p.name for p in cache_entry(tmp_path, release).parent.iterdir()] == [".lock"]
+    assert [p.name for p in cache_entry(tmp_path, release).parent.iterdir()] == [".mutex"]
     assert sleeps == [] and len(server.state.hits) == 1  # a wrong file is not retried
 
 
@@ -624,7 +624,7 @@ def test_a_body_longer_than_listed_is_refused(server, client, tmp_path):
     release = release_for(server.url + TARBALL_PATH)
     with pytest.raises(ChecksumMismatch, match="more than the 320000 bytes"):
         download_release(release, cache_dir=tmp_path, client=client)
-    assert [p.name for p in cache_entry(tmp_path, release).parent.iterdir()] == [".lock"]
+    assert [p.name for p in cache_entry(tmp_path, release).parent.iterdir()] == [".mutex"]
 
 
 def test_a_corrupted_cache_entry_is_detected_and_fetched_again(server, client, tmp_path):

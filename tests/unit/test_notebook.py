@@ -15,6 +15,7 @@ import nbformat
 import pytest
 
 from juliapack import archive, notebook as notebooks
+from juliapack.accelerators import ACCELERATORS
 from juliapack.config import load_notebook
 from juliapack.errors import ConfigError, InputError
 from juliapack.workflow.lock import LayerFile, Layout
@@ -29,8 +30,9 @@ def config(tmp_path: Path, **flags):
     return load_notebook(flags, env={}, cwd=tmp_path)
 
 
-def planned(tmp_path: Path, lock=None, owner: str = "alice", **flags):
-    return plan_notebook(config(tmp_path, **flags), lock or make_lock(), owner=owner, dist=tmp_path / "dist")
+def planned(tmp_path: Path, lock=None, owner: str = "alice", accelerator: str = "none", **flags):
+    cfg = config(tmp_path, **flags)
+    return plan_notebook(cfg, lock or make_lock(), owner=owner, dist=tmp_path / "dist", accelerator=ACCELERATORS[accelerator])
 
 
 @pytest.fixture
@@ -58,6 +60,7 @@ def test_the_config_document_for_zstd_layers(tmp_path: Path, model: Path) -> Non
         "command": ["julia", "-t", "auto", "--project=/tmp/Inference", "/tmp/Inference/src/Inference.jl",
                     "--model", "{model}", "--input", "/kaggle/input/comp", "--k", "a b"],
         "submission": "/kaggle/working/submission.csv",
+        "juliapack": {"build": "f" * 64, "accelerator": "none", "gpu": "", "gpus": 0},
     }  # fmt: skip
 
 
@@ -77,7 +80,7 @@ def test_the_unpack_command_follows_the_layers_codec(tmp_path: Path, codec: str,
 
 
 def test_the_plan_names_datasets_mounts_and_places(tmp_path: Path, model: Path) -> None:
-    plan = planned(tmp_path, model="model.jld2", competition="titanic", gpu=True, public=True, kernel_sources=["bob/features"])
+    plan = planned(tmp_path, model="model.jld2", competition="titanic", accelerator="p100", public=True, kernel_sources=["bob/features"])
     dist = tmp_path / "dist"
     assert plan.dataset_refs == ("alice/inference-julia", "alice/inference-depot", "alice/inference-app", "alice/inference-model")
     assert plan.mounts == (
@@ -89,7 +92,9 @@ def test_the_plan_names_datasets_mounts_and_places(tmp_path: Path, model: Path) 
     assert (plan.owner, plan.kernel_slug, plan.title, plan.code_file) == ("alice", "inference-submission", "Inference submission", "inference-submission.ipynb")
     assert (plan.project, plan.julia_version, plan.entry) == ("Inference", "1.10.5", "src/Inference.jl")
     assert (plan.julia_prefix, plan.depot_parent, plan.app_parent) == ("/usr/local", "/root", "/tmp")
-    assert (plan.competition, plan.gpu, plan.public, plan.kernel_sources) == ("titanic", True, True, ("bob/features",))
+    assert (plan.competition, plan.accelerator.name, plan.public, plan.kernel_sources) == ("titanic", "p100", True, ("bob/features",))
+    assert plan.config["juliapack"] == {"build": "f" * 64, "accelerator": "p100", "gpu": "P100", "gpus": 1}
+    assert plan.model_source == model
 
 
 def test_a_model_already_on_kaggle(tmp_path: Path) -> None:
@@ -232,6 +237,8 @@ def test_kernel_metadata_defaults(tmp_path: Path) -> None:
         "enable_gpu": False,
         "enable_tpu": False,
         "enable_internet": False,
+        "machine_shape": None,
+        "docker_image_pinning_type": "original",
         "dataset_sources": ["alice/inference-julia", "alice/inference-depot", "alice/inference-app"],
         "competition_sources": [],
         "kernel_sources": [],
@@ -240,8 +247,11 @@ def test_kernel_metadata_defaults(tmp_path: Path) -> None:
 
 
 def test_kernel_metadata_with_everything(tmp_path: Path) -> None:
-    meta = kernel_metadata(planned(tmp_path, model="carol/w-eights/m.bin", competition="titanic", public=True, gpu=True, kernel_sources=["bob/feat"]))
+    meta = kernel_metadata(
+        planned(tmp_path, model="carol/w-eights/m.bin", competition="titanic", public=True, accelerator="t4x2", kernel_sources=["bob/feat"], image_pinning="latest")
+    )
     assert (meta["is_private"], meta["enable_gpu"], meta["enable_internet"]) == (False, True, False)
+    assert (meta["machine_shape"], meta["docker_image_pinning_type"]) == ("NvidiaTeslaT4", "latest")
     assert meta["dataset_sources"][-1] == "carol/w-eights"
     assert (meta["competition_sources"], meta["kernel_sources"]) == (["titanic"], ["bob/feat"])
 
@@ -352,7 +362,7 @@ def test_the_notebook_unpacks_the_layers_sets_the_environment_and_runs_the_entry
         pytest.skip(f"{needs} is not installed here")
     kaggle = fake_kaggle(tmp_path, codec, decompressor)
     cfg = config(tmp_path, model="model.jld2", args=["--out", str(kaggle.submission)], submission=str(kaggle.submission))
-    notebook = render(plan_notebook(cfg, kaggle.lock, owner="alice", dist=tmp_path / "dist"))
+    notebook = render(plan_notebook(cfg, kaggle.lock, owner="alice", dist=tmp_path / "dist", accelerator=ACCELERATORS["none"]))
 
     run_cells(notebook, kaggle)
 
@@ -371,7 +381,7 @@ def test_the_notebook_unpacks_the_layers_sets_the_environment_and_runs_the_entry
 
 def test_a_failing_entry_point_fails_the_cell(tmp_path: Path, clean_env, capfd) -> None:
     kaggle = fake_kaggle(tmp_path, "gzip", "tar")
-    notebook = render(plan_notebook(config(tmp_path), kaggle.lock, owner="alice", dist=tmp_path / "dist"))
+    notebook = render(plan_notebook(config(tmp_path), kaggle.lock, owner="alice", dist=tmp_path / "dist", accelerator=ACCELERATORS["none"]))
     with pytest.raises(RuntimeError, match="Julia failed with exit code 3"):
         run_cells(notebook, kaggle, command=["bash", "-c", "echo about to fail; exit 3", "bash"])
     out = capfd.readouterr().out
@@ -381,7 +391,7 @@ def test_a_failing_entry_point_fails_the_cell(tmp_path: Path, clean_env, capfd) 
 def test_a_missing_submission_fails_the_last_cell(tmp_path: Path, clean_env) -> None:
     kaggle = fake_kaggle(tmp_path, "gzip", "tar")
     cfg = config(tmp_path, submission=str(kaggle.submission))
-    notebook = render(plan_notebook(cfg, kaggle.lock, owner="alice", dist=tmp_path / "dist"))
+    notebook = render(plan_notebook(cfg, kaggle.lock, owner="alice", dist=tmp_path / "dist", accelerator=ACCELERATORS["none"]))
     with pytest.raises(FileNotFoundError, match="did not write"):
         run_cells(notebook, kaggle, command=["true"])
 
@@ -389,14 +399,14 @@ def test_a_missing_submission_fails_the_last_cell(tmp_path: Path, clean_env) -> 
 def test_a_dataset_that_is_not_attached_is_named(tmp_path: Path, clean_env) -> None:
     kaggle = fake_kaggle(tmp_path, "gzip", "tar")
     shutil.rmtree(kaggle.input / "inference-depot")
-    notebook = render(plan_notebook(config(tmp_path), kaggle.lock, owner="alice", dist=tmp_path / "dist"))
+    notebook = render(plan_notebook(config(tmp_path), kaggle.lock, owner="alice", dist=tmp_path / "dist", accelerator=ACCELERATORS["none"]))
     with pytest.raises(FileNotFoundError, match="dotjulia of dataset inference-depot .* attach the dataset"):
         run_cells(notebook, kaggle)
 
 
 def test_find_input_looks_one_and_two_levels_down(tmp_path: Path) -> None:
     kaggle = fake_kaggle(tmp_path, "gzip", "tar")
-    notebook = render(plan_notebook(config(tmp_path), kaggle.lock, owner="alice", dist=tmp_path / "dist"))
+    notebook = render(plan_notebook(config(tmp_path), kaggle.lock, owner="alice", dist=tmp_path / "dist", accelerator=ACCELERATORS["none"]))
     namespace = run_cells(notebook, kaggle, stop_before='unpack(LAYERS["julia"])')
     find = namespace["find_input"]
     (kaggle.input / "competitions" / "inference-app").mkdir(parents=True)
@@ -405,3 +415,40 @@ def test_find_input_looks_one_and_two_levels_down(tmp_path: Path) -> None:
     (kaggle.input / "competitions" / "comp").mkdir()
     (kaggle.input / "competitions" / "comp" / "train.csv").write_text("x")
     assert find("comp", "train.csv") == kaggle.input / "competitions" / "comp" / "train.csv"
+
+
+FAKE_SMI = """#!/bin/sh
+printf '%s\\n' {names}
+"""
+
+
+@pytest.mark.parametrize(
+    "accelerator, gpus, passes",
+    [
+        ("none", (), True),
+        ("none", ("Tesla T4",), False),
+        ("t4x2", ("Tesla T4", "Tesla T4"), True),
+        ("t4x2", ("Tesla P100-PCIE-16GB",), False),
+        ("p100", (), False),
+        ("h100", ("NVIDIA H100 80GB HBM3",), True),
+    ],
+)
+def test_the_first_cell_checks_the_hardware_the_notebook_was_written_for(
+    tmp_path: Path, monkeypatch, capfd, accelerator: str, gpus: tuple[str, ...], passes: bool
+) -> None:
+    kaggle = fake_kaggle(tmp_path, "gzip", "tar")
+    notebook = render(plan_notebook(config(tmp_path), kaggle.lock, owner="alice", dist=tmp_path / "dist", accelerator=ACCELERATORS[accelerator]))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if gpus:
+        smi = bin_dir / "nvidia-smi"
+        smi.write_text(FAKE_SMI.format(names=" ".join(f"'{name}'" for name in gpus)))
+        smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    if passes:
+        run_cells(notebook, kaggle, stop_before='unpack(LAYERS["julia"])')
+        assert "juliapack: hardware as expected" in capfd.readouterr().out
+        return
+    with pytest.raises(RuntimeError, match="juliapack: this notebook was written for .*, but Kaggle gave") as failed:
+        run_cells(notebook, kaggle, stop_before='unpack(LAYERS["julia"])')
+    assert (", ".join(gpus) or "no GPU") in str(failed.value)

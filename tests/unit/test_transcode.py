@@ -83,3 +83,27 @@ def test_the_julia_layer_is_recompressed_once_and_then_reused(tmp_path: Path) ->
     assert len([s for s in reporter.texts("step") if s.startswith("Recompressing")]) == 1
     official = julia_layer_for(julia, codec="gzip", decompressor="pigz", reporter=reporter)
     assert (official.path, official.sha256, official.codec, official.decompressor) == (source, "e" * 64, "gzip", "pigz")
+
+
+def test_the_recompress_progress_bar_has_a_total_and_reaches_it(tmp_path: Path) -> None:
+    source = official_tarball(tmp_path / "julia.tar.gz")
+    bars: dict[str, list] = {}
+
+    class Bars(RecordingReporter):
+        def progress(self, label, *, total, done=0):
+            bars[label] = [total, done]
+
+            class Bar:
+                def advance(self, amount: int) -> None:
+                    bars[label][1] += amount
+
+                def __enter__(self):
+                    return self
+
+                def __exit__(self, *exc):
+                    return None
+
+            return Bar()
+
+    archive.transcode(source, tmp_path / "julia", codec="zstd", reporter=Bars())
+    assert bars == {"recompress julia": [source.stat().st_size, source.stat().st_size]}

@@ -13,7 +13,10 @@ from juliapack import archive, verify
 from juliapack.config import load_notebook
 from juliapack.container import Mount
 from juliapack.errors import ExitCode, InputError, VerifyFailed
+from juliapack import notebook as notebooks
+from juliapack.accelerators import ACCELERATORS
 from juliapack.notebook import plan_notebook
+from juliapack.workflow.records import UploadedDataset
 from juliapack.verify import judge, raise_if_failed
 from tests.unit.helpers import EPOCH, make_lock, member, write_tarball
 
@@ -162,20 +165,6 @@ def test_every_problem_is_named_and_network_decides_the_fix(tmp_path: Path) -> N
     assert len(raised.value.details) == 4000  # the tail of a long output
 
 
-def test_summary_and_passed_before(tmp_path: Path) -> None:
-    out = tmp_path / "verify"
-    out.mkdir()
-    rehearsal = judged(tmp_path)
-    (out / verify.SUMMARY).write_text(json.dumps({**verify._summary(rehearsal), "fingerprint": "f" * 64}))
-    assert verify.passed_before(out, "f" * 64)
-    assert not verify.passed_before(out, "e" * 64)
-    (out / verify.SUMMARY).write_text(json.dumps({**verify._summary(judged(tmp_path, error="x", failed_cell=1)), "fingerprint": "f" * 64}))
-    assert not verify.passed_before(out, "f" * 64)
-    (out / verify.SUMMARY).write_text("{broken")
-    assert not verify.passed_before(out, "f" * 64)
-    assert not verify.passed_before(tmp_path / "nowhere", "f" * 64)
-
-
 def test_the_summary_is_plain_json(tmp_path: Path) -> None:
     summary = verify._summary(judged(tmp_path))
     assert json.loads(json.dumps(summary)) == summary
@@ -200,7 +189,7 @@ def dist(tmp_path: Path) -> tuple[Path, object]:
 
 
 def test_check_dist_accepts_what_the_lock_describes(dist) -> None:
-    verify.check_dist(*dist)
+    verify.check_layers(*dist)
 
 
 def test_check_dist_refuses_a_missing_or_changed_layer(dist) -> None:
@@ -209,10 +198,10 @@ def test_check_dist_refuses_a_missing_or_changed_layer(dist) -> None:
     data[-1] ^= 1
     (folder / "inference").write_bytes(bytes(data))
     with pytest.raises(InputError, match="does not match juliapack.lock.json"):
-        verify.check_dist(folder, lock)
+        verify.check_layers(folder, lock)
     (folder / "inference").unlink()
     with pytest.raises(InputError, match="inference is missing"):
-        verify.check_dist(folder, lock)
+        verify.check_layers(folder, lock)
 
 
 def test_check_dist_refuses_an_unsafe_layer_even_if_the_lock_agrees(dist) -> None:
@@ -221,28 +210,77 @@ def test_check_dist_refuses_an_unsafe_layer_even_if_the_lock_agrees(dist) -> Non
     data = (folder / "julia").read_bytes()
     julia = dataclasses.replace(lock.layer("julia"), sha256=hashlib.sha256(data).hexdigest(), size=len(data))
     with pytest.raises(InputError, match="unsafe member"):
-        verify.check_dist(folder, dataclasses.replace(lock, layers=(julia, *lock.layers[1:])))
+        verify.check_layers(folder, dataclasses.replace(lock, layers=(julia, *lock.layers[1:])))
+
+
+def written(tmp_path: Path, lock, **flags) -> tuple[Path, object]:
+    """The notebook folder `juliapack notebook` writes for ``lock``, and its record."""
+    cfg = load_notebook(flags, env={}, cwd=tmp_path)
+    plan = plan_notebook(cfg, lock, owner="alice", dist=tmp_path / "dist", accelerator=ACCELERATORS["none"])
+    ipynb, metadata = notebooks.write(plan, tmp_path / "notebook")
+    return tmp_path / "notebook", notebooks.record_of(plan, ipynb, metadata)
 
 
 def test_mounts_put_each_file_where_the_notebook_looks(tmp_path: Path) -> None:
     (tmp_path / "model.jld2").write_bytes(b"m")
     (tmp_path / "comp").mkdir()
-    cfg = load_notebook({"model": "model.jld2", "inputs": ["comp:/kaggle/input/comp"]}, env={}, cwd=tmp_path)
-    plan = plan_notebook(cfg, make_lock(), owner="alice", dist=tmp_path / "dist")
-    mounts = verify.mounts_for(plan, cfg, tmp_path / "work")
-    assert mounts == [
+    lock = make_lock()
+    folder, record = written(tmp_path, lock, model="model.jld2")
+    rehearsed = verify.read_notebook(folder, dataclasses.replace(lock, notebook=record), fallback_model=None)
+    assert rehearsed.files.code_file.read_bytes() == (folder / "inference-submission.ipynb").read_bytes()
+    mounts = verify.mounts_for(rehearsed, tmp_path / "dist", (Mount(tmp_path / "comp", "/kaggle/input/comp", True),), tmp_path / "work")
+    assert mounts == (
         Mount(tmp_path / "work", "/juliapack/verify", False),
         Mount(tmp_path / "comp", "/kaggle/input/comp", True),
         Mount(tmp_path / "dist" / "julia", "/kaggle/input/inference-julia/julia", True),
         Mount(tmp_path / "dist" / "dotjulia", "/kaggle/input/inference-depot/dotjulia", True),
         Mount(tmp_path / "dist" / "inference", "/kaggle/input/inference-app/inference", True),
         Mount(tmp_path / "model.jld2", "/kaggle/input/inference-model/model.jld2", True),
-    ]
+    )
+
+
+def test_the_notebook_as_edited_is_what_is_rehearsed(tmp_path: Path) -> None:
+    lock = make_lock()
+    folder, _ = written(tmp_path, lock, args="--fast")
+    code = folder / "inference-submission.ipynb"
+    code.write_text(code.read_text().replace("--fast", "--slow"))  # edited by hand after `juliapack notebook`
+    rehearsed = verify.read_notebook(folder, lock, fallback_model=None)
+    assert rehearsed.config["command"][-1] == "--slow" and rehearsed.files.sha256 == hashlib.sha256(code.read_bytes()).hexdigest()
+
+
+def test_a_notebook_written_for_another_build_is_refused(tmp_path: Path) -> None:
+    folder, _ = written(tmp_path, make_lock())
+    with pytest.raises(InputError, match="was written for another build") as raised:
+        verify.read_notebook(folder, make_lock(fingerprint="e" * 64), fallback_model=None)
+    assert "juliapack notebook" in raised.value.fix
+
+
+def test_a_notebook_that_mounts_other_datasets_than_upload_made_is_refused(tmp_path: Path) -> None:
+    lock = make_lock()
+    folder, _ = written(tmp_path, lock)
+    uploads = {"app": UploadedDataset("app", "bob/other-app", "sha256:" + "0" * 64, 2, "u", ())}
+    with pytest.raises(InputError, match="upload made bob/other-app for the app, but the notebook .* attaches alice/inference-app") as raised:
+        verify.read_notebook(folder, dataclasses.replace(lock, uploads=uploads), fallback_model=None)
+    assert "juliapack notebook" in raised.value.fix
 
 
 def test_a_model_only_on_kaggle_cannot_be_rehearsed(tmp_path: Path) -> None:
-    cfg = load_notebook({"model": "carol/weights/model.jld2"}, env={}, cwd=tmp_path)
-    plan = plan_notebook(cfg, make_lock(), owner="alice", dist=tmp_path / "dist")
-    with pytest.raises(InputError, match="only on Kaggle") as raised:
-        verify.mounts_for(plan, cfg, tmp_path / "work")
+    folder, record = written(tmp_path, make_lock(), model="carol/weights/model.jld2")
+    with pytest.raises(InputError, match="no local copy of it is known") as raised:
+        verify.read_notebook(folder, dataclasses.replace(make_lock(), notebook=record), fallback_model=None)
     assert "--model" in raised.value.fix
+
+
+def test_a_model_changed_since_the_notebook_was_written_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "model.jld2").write_bytes(b"m")
+    folder, record = written(tmp_path, make_lock(), model="model.jld2")
+    (tmp_path / "model.jld2").write_bytes(b"retrained")
+    with pytest.raises(InputError, match="changed since the notebook was written"):
+        verify.read_notebook(folder, dataclasses.replace(make_lock(), notebook=record), fallback_model=None)
+
+
+def test_outputs_of_an_earlier_rehearsal_are_removed_first(tmp_path: Path) -> None:
+    out = tmp_path / "notebook" / "verify"
+    out.mkdir(parents=True)
+    (out / "submission.csv").write_text("from the last run")
+    assert verify.fresh_output_folder(out) == out and list(out.iterdir()) == []

@@ -2,7 +2,7 @@
 The example inference pipeline juliapack packs:
 
     julia --project=examples/Inference examples/Inference/src/Inference.jl \\
-        --model model.jld2 --input examples/data --output out
+        --model model.jls --input examples/data --output out
 
 Reads INPUT/test.csv (`id,x1,x2,...`), scores each row with TinyModel (which reads its eager artifact),
 names the class with TinyModel's lazy artifact and writes OUTPUT/submission.csv (`id,score,label`).
