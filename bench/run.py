@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -257,8 +258,8 @@ FIRST_OUTPUT = """
 set -euo pipefail
 start=$(date +%s%N)
 @UNPACK@
-export JULIA_DEPOT_PATH=@DEPOT_PATH@ JULIA_PKG_OFFLINE=true JULIA_PKG_SERVER=
-julia -t auto --project=/tmp/Inference /tmp/Inference/src/Inference.jl --model /in/model/@MODEL@ --input /in/data --output /tmp/out | {
+export JULIA_DEPOT_PATH=@DEPOT_PATH@ JULIA_LOAD_PATH=@:@stdlib JULIA_PKG_OFFLINE=true JULIA_PKG_SERVER=
+@RUN@ --model /in/model/@MODEL@ --input /in/data --output /tmp/out | {
   read -r first; echo $(( ($(date +%s%N) - start) / 1000000 )); cat > /dev/null; }
 """
 
@@ -266,6 +267,7 @@ julia -t auto --project=/tmp/Inference /tmp/Inference/src/Inference.jl --model /
 def first_output_row(example: Example, scratch: Path, image: str, runs: int) -> Row:
     """Time to the entry point's first output, from the datasets as mounted: juliapack's layers vs the seed's."""
     from juliapack import archive
+    from juliapack.julia_call import entry_command
     from juliapack.workflow.lock import read_lock
 
     lock = read_lock(example.root / "dist")
@@ -282,16 +284,19 @@ def first_output_row(example: Example, scratch: Path, image: str, runs: int) -> 
         ["tar -x -f /in/seed/julia -C /usr/local --strip-components 1", "tar -x -f /in/seed/dotjulia -C /root", "tar -x -f /in/seed/inference -C /tmp"]
     )
     depot_path = ":".join(lock.layout.depot_path)
+    ours_run = shlex.join(entry_command(lock.layout, name=lock.project_name, entry=lock.entry, mode=lock.entry_mode, arguments=[]))
+    seed_run = "julia -t auto --project=/tmp/Inference /tmp/Inference/src/Inference.jl"  # the seed recipe: a script, PATH's julia
 
-    def measure(unpack: str) -> int:
-        script = FIRST_OUTPUT.replace("@UNPACK@", unpack).replace("@DEPOT_PATH@", depot_path).replace("@MODEL@", example.model.name)
+    def measure(unpack: str, command: str) -> int:
+        script = FIRST_OUTPUT.replace("@UNPACK@", unpack).replace("@DEPOT_PATH@", depot_path).replace("@RUN@", command)
+        script = script.replace("@MODEL@", example.model.name)
         volumes = ["-v", f"{example.root / 'dist'}:/in/dist:ro", "-v", f"{seed}:/in/seed:ro",
                    "-v", f"{example.model.parent}:/in/model:ro", "-v", f"{ROOT / 'examples' / 'data'}:/in/data:ro"]  # fmt: skip
         result = run("docker", "run", "--rm", "--network", "none", *volumes, image, "bash", "-c", script)
         return int(result.stdout.split()[-1])
 
-    ours = statistics.median(measure(ours_unpack) for _ in range(runs))
-    baseline = statistics.median(measure(seed_unpack) for _ in range(runs))
+    ours = statistics.median(measure(ours_unpack, ours_run) for _ in range(runs))
+    baseline = statistics.median(measure(seed_unpack, seed_run) for _ in range(runs))
     ratio = ours / baseline
     return Row("7 time to first output (unpack + run)", f"{ours / 1000:.2f} s", f"{baseline / 1000:.2f} s (seed recipe)", ratio, "< 1.00", ratio < 1.0)
 

@@ -21,6 +21,7 @@ import nbformat
 
 from juliapack import __version__, archive
 from juliapack.accelerators import Accelerator
+from juliapack.julia_call import LOAD_PATH, entry_command, julia
 from juliapack.config import NotebookConfig
 from juliapack.errors import InputError
 from juliapack.fsutil import sha256_file, write_json_atomic, write_text_atomic
@@ -90,7 +91,8 @@ def plan_notebook(cfg: NotebookConfig, lock: Lock, *, owner: str, dist: Path, ac
         "layers": [_layer_config(layer, slug_of[layer.role]) for layer in lock.layers],
         "model": model,
         "env": notebook_env(lock),
-        "command": entry_command(lock, model_arg=cfg.model_arg if model else None, args=cfg.args),
+        "command": app_command(lock, model_arg=cfg.model_arg if model else None, args=cfg.args),
+        "julia": {"path": julia(lock.layout), "version": str(lock.julia_version)},
         "submission": cfg.submission,
         "juliapack": {"build": lock.fingerprint, "accelerator": accelerator.name, "gpu": accelerator.gpu, "gpus": accelerator.count},
     }
@@ -129,22 +131,20 @@ def _datasets(cfg: NotebookConfig, lock: Lock, *, owner: str) -> dict[str, str]:
 
 
 def notebook_env(lock: Lock) -> dict[str, str]:
-    """Julia's environment in the notebook: the depots of the layers, and Pkg kept offline."""
+    """Julia's environment in the notebook: the depots of the layers, only our environments, Pkg offline."""
     return {
         "JULIA_DEPOT_PATH": ":".join(lock.layout.depot_path),
+        "JULIA_LOAD_PATH": LOAD_PATH,
         "JULIA_PKG_OFFLINE": "true",
         "JULIA_PKG_SERVER": "",
         "JULIA_NUM_THREADS": "auto",
     }
 
 
-def entry_command(lock: Lock, *, model_arg: str | None, args: tuple[str, ...]) -> list[str]:
-    """The command line of the entry point; the model's path goes in for MODEL_PLACEHOLDER at run time."""
-    app_dir = lock.layout.app_dir
-    command = ["julia", "-t", "auto", f"--project={app_dir}", f"{app_dir}/{lock.entry}"]
-    if model_arg is not None:
-        command += [model_arg, MODEL_PLACEHOLDER]
-    return command + list(args)
+def app_command(lock: Lock, *, model_arg: str | None, args: tuple[str, ...]) -> list[str]:
+    """The app's command line; the model's path goes in for MODEL_PLACEHOLDER at run time."""
+    arguments = [model_arg, MODEL_PLACEHOLDER] if model_arg is not None else []
+    return entry_command(lock.layout, name=lock.project_name, entry=lock.entry, mode=lock.entry_mode, arguments=[*arguments, *args])
 
 
 def _layer_config(layer: LayerFile, dataset_slug: str) -> dict[str, Any]:

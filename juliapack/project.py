@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,8 @@ class JuliaProject:
     manifest_file: Path
     manifest_julia_version: JuliaVersion | None  # format 2 manifests record it; format 1 (Julia <= 1.6) does not
     packages: tuple[Package, ...]
+    declared: frozenset[str] = frozenset()  # every name in [deps], [weakdeps] and [extras]: whose preferences apply
+    preferences: dict[str, Any] = field(default_factory=dict)  # Project.toml's [preferences]
 
     @property
     def is_package(self) -> bool:
@@ -72,8 +74,33 @@ def manifest_path(root: Path, julia_version: JuliaVersion | None = None) -> Path
     found = _first_existing(root, (*versioned_names, *MANIFEST_FILES))
     if found is None:
         versioned = sorted(root.glob("Manifest-v*.toml"))
-        found = versioned[-1] if len(versioned) == 1 else None
+        found = versioned[-1] if len(versioned) == 1 else _workspace_manifest(root)
     return found
+
+
+def _workspace_manifest(root: Path) -> Path | None:
+    """The Manifest of a [workspace] (Julia 1.12+) that lists this project: it sits at the workspace root."""
+    here = root.resolve()
+    for parent in here.parents:
+        project_file = _first_existing(parent, PROJECT_FILES)
+        if project_file is None:
+            continue
+        members = (_load(project_file).get("workspace") or {}).get("projects") or []
+        if any((parent / str(member)).resolve() == here for member in members):
+            return _first_existing(parent, MANIFEST_FILES)
+    return None
+
+
+def staged_from_outside(project: JuliaProject) -> dict[str, Path]:
+    """Files the app layer carries from outside the project: a workspace member's Manifest, as Manifest.toml
+    (the app unpacks alone, without its workspace root, so Julia must find the Manifest beside it)."""
+    inside = project.manifest_file.resolve().parent == project.root.resolve()
+    return {} if inside else {"Manifest.toml": project.manifest_file}
+
+
+def staged_manifest_name(project: JuliaProject) -> str:
+    """The Manifest's name in the app layer: the one Julia must read there."""
+    return "Manifest.toml" if staged_from_outside(project) else project.manifest_file.name
 
 
 def project_name(root: Path | None) -> str | None:
@@ -112,6 +139,8 @@ def read_project(root: Path, *, julia_version: JuliaVersion | None = None) -> Ju
         manifest_file=manifest_file,
         manifest_julia_version=_recorded_version(manifest, manifest_file),
         packages=tuple(_packages(manifest, manifest_file)),
+        declared=frozenset(name for table in ("deps", "weakdeps", "extras") for name in (project.get(table) or {})),
+        preferences=dict(project.get("preferences") or {}),
     )
     check_manifest_current(result)
     return result

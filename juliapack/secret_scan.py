@@ -30,7 +30,8 @@ from juliapack.errors import ConfigError, SecretsFound
 
 OWN = "own"
 THIRD_PARTY = "third-party"
-ROLES = ("app", "depot", "julia", "model")
+ROLES = ("app", "depot", "compiled", "julia", "model")
+DEPOT_ROLES = ("depot", "compiled")  # layers whose members are depot paths (.julia/...)
 DEPOT_PREFIX = ".julia/"
 # Depot folders holding code and data that Pkg, packages or Conda put there; the rest is the user's.
 THIRD_PARTY_DEPOT_DIRS = frozenset(("packages", "artifacts", "compiled", "registries", "clones", "dev", "conda", "datadeps", "juliaup"))
@@ -89,7 +90,7 @@ def member_path(arcname: str, *, role: str) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown layer role {role!r}")
     name = posixpath.normpath(arcname.lstrip("/")) if arcname.strip("/") else ""
-    if role == "depot":
+    if role in DEPOT_ROLES:
         return DEPOT_PREFIX + _without_depot_prefix(name)
     if role == "model":
         return name
@@ -113,7 +114,7 @@ def kind_of(path: str, *, role: str) -> str:
     """The kind of a member path (as member_path returns it) in a layer of ``role``."""
     if role == "julia":
         return THIRD_PARTY
-    return depot_kind(path) if role == "depot" else OWN
+    return depot_kind(path) if role in DEPOT_ROLES else OWN
 
 
 # --------------------------------------------------------------------------- names
@@ -306,6 +307,7 @@ REMOVE = {  # how to take a file out of each layer
     "app": "delete them from the project or leave them out with .juliapackignore (or --exclude)",
     "depot": "take them out of the depot: a build step, a --volume or a package wrote them there (pass secrets with --env, "
     "which stays out of the depot, instead of writing them into ~/.julia), then build again",
+    "compiled": "build again with --fresh: the compiled caches are Julia's own output",
     "julia": "build with the official Julia tarball",
     "model": "take them out of the model folder",
 }

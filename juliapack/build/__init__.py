@@ -11,20 +11,25 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
 from juliapack import container, julia_dist, secret_scan
-from juliapack.project import AppFiles, JuliaProject, app_files, entry_point, read_project
-from juliapack.build.julia_layer import choose_codec, image_facts, julia_layer_for
+from juliapack.project import AppFiles, JuliaProject, app_files, entry_point, read_project, staged_from_outside, staged_manifest_name
+from juliapack.workflow.lock import APP_DEPOT
+from juliapack.build.julia_layer import ImageFacts, choose_codec, image_facts, julia_layer_for
+from juliapack.build.preferences import pin_cuda
 from juliapack.build.pack import BuildFacts, pack
 from juliapack.build.plan import BuildPlan, PlanInputs, StepKind, plan_build
+from juliapack.caches import CacheCheck, cache_check_failure, in_use_under, remove_stale_caches
+from juliapack.env_report import EnvReport, check_bundled_depots, check_manifest, empty_selections
 from juliapack.build.work import WorkDirs, depot_key, fingerprint, prepare_work, stage_app, stamps_file, up_to_date, work_dirs_for
 from juliapack.config import BuildConfig
 from juliapack.errors import BuildFailed, ProjectError
 from juliapack.mutex import held, mutex_file
 from juliapack.fsutil import sha256_file, write_json_atomic
+from juliapack.julia_call import entry_mode
 from juliapack.julia_version import JuliaVersion
 from juliapack.report import NullReporter, Reporter
 from juliapack.resources import templates_root
@@ -50,6 +55,7 @@ class _Read:
     app: AppFiles
     allow: secret_scan.Allowlist
     julia: JuliaVersion  # the version (or series) asked for
+    entry_mode: str  # package or script: how the notebook starts the app
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class _Inputs:
     cpu_target: str
     fingerprint: str
     allow: secret_scan.Allowlist
+    entry_mode: str
 
 
 def build(cfg: BuildConfig, *, reporter: Reporter = NullReporter(), docker_client=None, http_client=None, force: bool = False) -> BuildResult:
@@ -94,7 +101,8 @@ def _read_project(cfg: BuildConfig, reporter: Reporter) -> _Read:
     allow = secret_scan.Allowlist(dict(cfg.allow_secrets))  # the depot is checked against it too, at packing
     app = app_files(project, exclude=cfg.exclude, also_ignore=(f"/{out_inside}/",) if out_inside else (), allow=allow)
     reporter.info(f"{project.name}: {len(project.packages)} packages in the Manifest, {len(app.files)} app files, entry {entry}")
-    return _Read(project, entry, app, allow, _julia_spec(cfg, project))
+    mode = entry_mode(is_package=project.is_package, explicit_entry=cfg.entry is not None, source=project.root / "src" / f"{project.name}.jl")
+    return _Read(project, entry, app, allow, _julia_spec(cfg, project), mode)
 
 
 def _julia_spec(cfg: BuildConfig, project: JuliaProject) -> JuliaVersion:
@@ -112,9 +120,10 @@ def _decide(cfg: BuildConfig, read: _Read, image: container.ImageInfo, http, rep
         read.julia, cache_dir=cfg.cache_dir, client=http, versions_url=cfg.versions_url, mirror=cfg.julia_mirror, reporter=reporter
     )
     cpu_target = cfg.cpu_target or release.version.official_cpu_target()
-    app_hashes = {relpath: _file_identity(read.project.root / relpath) for relpath in read.app.files}
+    staged = {relpath: read.project.root / relpath for relpath in read.app.files} | staged_from_outside(read.project)
+    app_hashes = {relpath: _file_identity(path) for relpath, path in staged.items()}
     inputs_print = fingerprint(cfg, app_files=app_hashes, julia_sha256=release.sha256, image_id=image.id, cpu_target=cpu_target)
-    return _Inputs(read.project, read.entry, read.app.files, image, release, cpu_target, inputs_print, read.allow)
+    return _Inputs(read.project, read.entry, read.app.files, image, release, cpu_target, inputs_print, read.allow, read.entry_mode)
 
 
 def _download(release: julia_dist.JuliaRelease, cfg: BuildConfig, http, reporter: Reporter) -> Path:
@@ -125,17 +134,21 @@ def _build_in_work(cfg: BuildConfig, inputs: _Inputs, julia: julia_dist.JuliaDis
     work = work_dirs_for(cfg, inputs.project)
     with held(work.root.with_suffix(".mutex"), what=f"the work folder of {inputs.project.name}", reporter=reporter):
         state = prepare_work(work, key=depot_key(julia.release.sha256, inputs.image.id, inputs.cpu_target), fresh=cfg.fresh, reporter=reporter)
-        stage_app(inputs.project, inputs.app_files, work, epoch=cfg.source_date_epoch)
-        work.report.unlink(missing_ok=True)
-        plan = _plan(cfg, inputs, julia, client, work, state, reporter)
+        facts = image_facts(client, inputs.image, cache_dir=cfg.cache_dir, reporter=reporter)
+        staged = stage_app(inputs.project, inputs.app_files, work, epoch=cfg.source_date_epoch, extra=staged_from_outside(inputs.project))
+        pin_cuda(inputs.project, staged, accelerator=cfg.accelerator, image=facts, cuda_local=cfg.cuda_local, epoch=cfg.source_date_epoch, reporter=reporter)
+        for report in (work.report, work.cache_report):
+            report.unlink(missing_ok=True)
+        plan = _plan(cfg, inputs, julia, facts, work, state, reporter)
         timings = _run(plan, client, cfg, work, state, reporter, project_dir=str(inputs.project.root))
-        facts = BuildFacts(inputs.fingerprint, inputs.project, inputs.entry, julia, inputs.image, inputs.cpu_target, inputs.allow)
-        lock, pruned = pack(cfg, plan, facts, work, reporter=reporter)
+        plan = _check_environment(plan, work, inputs.project, reporter)
+        _check_and_prune_caches(plan, work, inputs.project.name, julia.version.compiled_dir(), reporter)
+        built = BuildFacts(inputs.fingerprint, inputs.project, inputs.entry, julia, inputs.image, inputs.cpu_target, inputs.allow, inputs.entry_mode)
+        lock, pruned = pack(cfg, plan, built, work, reporter=reporter)
     return BuildResult(lock, cfg.out, pruned=pruned, steps=timings)
 
 
-def _plan(cfg: BuildConfig, inputs: _Inputs, julia, client, work: WorkDirs, state: dict, reporter: Reporter) -> BuildPlan:
-    facts = image_facts(client, inputs.image, cache_dir=cfg.cache_dir, reporter=reporter)
+def _plan(cfg: BuildConfig, inputs: _Inputs, julia, facts: ImageFacts, work: WorkDirs, state: dict, reporter: Reporter) -> BuildPlan:  # noqa: PLR0913
     codec, decompressor = choose_codec(cfg.codec, facts.decompressors)
     plan_inputs = PlanInputs(
         project=inputs.project,
@@ -147,6 +160,7 @@ def _plan(cfg: BuildConfig, inputs: _Inputs, julia, client, work: WorkDirs, stat
         registries_to_add=tuple(url for url in cfg.registries if url not in state["registries"]),
         host_user=container.host_user(),
         image_cuda=facts.cuda,
+        entry_mode=inputs.entry_mode,
     )
     return plan_build(cfg, plan_inputs, work=work, templates=templates_root())
 
@@ -168,6 +182,36 @@ def _run(plan: BuildPlan, client, cfg: BuildConfig, work: WorkDirs, state: dict,
                 write_json_atomic(work.state, state)
     write_json_atomic(work.state, state)
     return timings
+
+
+def _check_environment(plan: BuildPlan, work: WorkDirs, project: JuliaProject, reporter: Reporter) -> BuildPlan:
+    """What artifacts.jl saw is what juliapack packs: the Manifest it checked, every depot bundled with
+    this Julia (read from it, they end the notebook's JULIA_DEPOT_PATH)."""
+    report = EnvReport.read(work.report)
+    check_manifest(report, expected=staged_manifest_name(project))
+    check_bundled_depots(report, plan.layout.depot_path)
+    for warning in empty_selections(report):
+        reporter.warn(warning)
+    if not report.bundled_depots:
+        return plan
+    return replace(plan, layout=replace(plan.layout, depot_path=(*plan.layout.depot_path[:2], *report.bundled_depots)))
+
+
+def _check_and_prune_caches(plan: BuildPlan, work: WorkDirs, name: str, compiled: str, reporter: Reporter) -> None:
+    """Refuse caches Kaggle would compile again (1.10+); keep only the cache file each package loads."""
+    check = CacheCheck.parse(work.cache_report.read_text(encoding="utf-8")) if work.cache_report.is_file() else None
+    if check is None:
+        raise BuildFailed("the cache check left no report", fix="build again with --fresh; if it persists, report it with the --debug output")
+    failure = cache_check_failure(check)
+    if failure is not None:
+        raise failure
+    if check.skipped:
+        reporter.info(f"cache check: {check.skipped}")
+    for folder, inside in ((work.depot, plan.layout.depot), (work.app_parent / name / APP_DEPOT, f"{plan.layout.app_dir}/{APP_DEPOT}")):
+        in_use = None if check.skipped else in_use_under(check, f"{inside}/compiled/{compiled}")
+        removed = remove_stale_caches(folder / "compiled" / compiled, in_use=in_use)
+        if removed:
+            reporter.info(f"removed {len(removed)} stale cache files no Julia would load ({removed[0]}, ...)")
 
 
 def _with_pkg_message(error: BuildFailed) -> BuildFailed:

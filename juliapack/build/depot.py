@@ -42,6 +42,8 @@ class DepotReport:
                 extensions.add(fields[0])
             elif kind == "artifact":
                 hashes.add(fields[0])
+            elif kind == "scratchspace":  # the project's own, or one a package asked to keep
+                uuids.add(fields[0])
         return cls(frozenset(dirs), frozenset(names), frozenset(uuids), frozenset(hashes), frozenset(extensions))
 
 
@@ -59,6 +61,10 @@ def depot_filter(report: DepotReport, *, compiled: str, project_name: str, keep_
             return "git clones"
         if top == "registries" and not keep_registries:
             return "registries (not needed to load packages)"
+        if top == "registries" and len(parts) == 3 and parts[2] == ".git":
+            # Pkg reads a registry's files; offline it never fetches. The history is most of a git clone
+            # of General (hundreds of MB) and its logs and index differ on every clone.
+            return "registry git history"
         if top == "compiled" and len(parts) >= 2 and parts[1] != compiled:
             return "caches of other Julia versions"
         if top == "compiled" and len(parts) == 3 and (parts[2] == project_name or parts[2] not in cached):
@@ -74,6 +80,23 @@ def depot_filter(report: DepotReport, *, compiled: str, project_name: str, keep_
         return None
 
     return drop
+
+
+IN_COMPILED_LAYER = "compiled caches (in the compiled layer)"
+
+
+def split_compiled(drop: archive.Filter) -> tuple[archive.Filter, archive.Filter]:
+    """``drop`` for the depot layer, which leaves compiled/ out, and for the compiled layer, walked from
+    compiled/. Package sources and artifacts are byte-identical across fresh builds; compiled caches are
+    not (build ids, serialization order), so only the compiled layer moves when a fresh build re-uploads."""
+
+    def depot(relpath: str, is_dir: bool) -> str | None:
+        return IN_COMPILED_LAYER if relpath.split("/", 1)[0] == "compiled" else drop(relpath, is_dir)
+
+    def compiled(relpath: str, is_dir: bool) -> str | None:
+        return drop(f"compiled/{relpath}", is_dir)
+
+    return depot, compiled
 
 
 def app_filter(*, compiled: str) -> archive.Filter:

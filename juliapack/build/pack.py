@@ -1,13 +1,14 @@
-"""The build's output: the three layers and the lock, written into dist/ all or nothing."""
+"""The build's output: the four layers and the lock, written into dist/ all or nothing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePosixPath
 
 from juliapack import __version__, archive, secret_scan
 from juliapack.project import JuliaProject
-from juliapack.build.depot import DepotReport, app_filter, compiled_caches, depot_filter, refuse_secrets_in_depot
+from juliapack.build.depot import IN_COMPILED_LAYER, DepotReport, app_filter, compiled_caches, depot_filter, refuse_secrets_in_depot, split_compiled
 from juliapack.build.plan import APP_PARENT, DEPOT, DEPOT_PARENT, BuildPlan
 from juliapack.build.work import WorkDirs, commit, copy_file, staging, stamps_file, write_stamps
 from juliapack.config import BuildConfig
@@ -15,6 +16,8 @@ from juliapack.container import ImageInfo
 from juliapack.julia_dist import JuliaDist
 from juliapack.report import Reporter
 from juliapack.workflow.lock import LayerFile, Lock, write_lock
+
+DEPOT_NAME = PurePosixPath(DEPOT).name  # .julia: the depot's folder in its layers
 
 
 @dataclass(frozen=True)
@@ -28,50 +31,50 @@ class BuildFacts:
     image: ImageInfo
     cpu_target: str
     allow: secret_scan.Allowlist  # the files the user allowed to ship; the app's already checked against it
+    entry_mode: str
 
 
 def pack(cfg: BuildConfig, plan: BuildPlan, facts: BuildFacts, work: WorkDirs, *, reporter: Reporter) -> tuple[Lock, dict[str, int]]:
-    """Write the three layers and the lock into dist/; returns the lock and what was pruned (reason -> bytes)."""
+    """Write the four layers and the lock into dist/; returns the lock and what was pruned (reason -> bytes)."""
     compiled = facts.julia.version.compiled_dir()
     project = facts.project
+    depot_drop = depot_filter(DepotReport.read(work.report), compiled=compiled, project_name=project.name, keep_registries=cfg.keep_registries)
+    without_compiled, only_compiled = split_compiled(depot_drop)
+    (work.depot / "compiled").mkdir(exist_ok=True)
     with staging(cfg.out) as stage:
         reporter.step("Packing")
         copy_file(plan.julia_layer.path, stage / cfg.names.julia)
-        depot_written, depot_collected = archive.pack_tree(
-            work.depot,
-            stage / cfg.names.depot,
-            codec=plan.codec,
-            mtime=cfg.source_date_epoch,
-            prefix=PurePosixPath(DEPOT).name,
-            drop=depot_filter(DepotReport.read(work.report), compiled=compiled, project_name=project.name, keep_registries=cfg.keep_registries),
-            reporter=reporter,
+        pack_tree = partial(archive.pack_tree, codec=plan.codec, mtime=cfg.source_date_epoch, reporter=reporter)
+        depot_written, depot_collected = pack_tree(work.depot, stage / cfg.names.depot, prefix=DEPOT_NAME, drop=without_compiled)
+        compiled_written, compiled_collected = pack_tree(
+            work.depot / "compiled", stage / cfg.names.compiled, prefix=f"{DEPOT_NAME}/compiled", drop=only_compiled
         )
-        refuse_secrets_in_depot(depot_collected, allow=facts.allow)
-        app_written, _ = archive.pack_tree(
-            work.app_parent / project.name,
-            stage / cfg.names.app,
-            codec=plan.codec,
-            mtime=cfg.source_date_epoch,
-            prefix=project.name,
-            drop=app_filter(compiled=compiled),
-            reporter=reporter,
-        )
-        layers = _layer_files(cfg, plan, depot_written, app_written)
+        refuse_secrets_in_depot(_entries(depot_collected, compiled_collected), allow=facts.allow)
+        app_written, _ = pack_tree(work.app_parent / project.name, stage / cfg.names.app, prefix=project.name, drop=app_filter(compiled=compiled))
+        layers = _layer_files(cfg, plan, {"depot": depot_written, "compiled": compiled_written, "app": app_written})
         lock = _lock(plan, facts, layers, compiled=compiled_caches(work, project.name, compiled), allowed=facts.allow.used)
         for unused in facts.allow.unused():
             reporter.warn(f"allow_secrets entry '{unused}' allowed nothing: remove it, so it cannot allow a later file unseen")
         commit(stage, cfg.out, [layer.file for layer in layers])
         write_lock(cfg.out, lock)
         write_stamps(stamps_file(cfg), cfg.out, layers)
-    return lock, dict(sorted(depot_collected.dropped.items()))
+    pruned = {**depot_collected.dropped, **compiled_collected.dropped}
+    pruned.pop(IN_COMPILED_LAYER, None)
+    return lock, dict(sorted(pruned.items()))
 
 
-def _layer_files(cfg: BuildConfig, plan: BuildPlan, depot: archive.Written, app: archive.Written) -> tuple[LayerFile, ...]:
+def _entries(*collected: archive.Collected) -> archive.Collected:
+    return archive.Collected(entries=[entry for part in collected for entry in part.entries])
+
+
+def _layer_files(cfg: BuildConfig, plan: BuildPlan, written: dict[str, archive.Written]) -> tuple[LayerFile, ...]:
     julia, codec, decompressor = plan.julia_layer, plan.codec, plan.decompressor
+    packed = {role: LayerFile(role, getattr(cfg.names, role), w.sha256, w.size, codec, decompressor, APP_PARENT if role == "app" else DEPOT_PARENT) for role, w in written.items()}
     return (
         LayerFile("julia", cfg.names.julia, julia.sha256, julia.size, julia.codec, julia.decompressor, plan.layout.julia_prefix, strip_components=1),
-        LayerFile("depot", cfg.names.depot, depot.sha256, depot.size, codec, decompressor, DEPOT_PARENT),
-        LayerFile("app", cfg.names.app, app.sha256, app.size, codec, decompressor, APP_PARENT),
+        packed["depot"],
+        packed["compiled"],
+        packed["app"],
     )
 
 
@@ -91,6 +94,7 @@ def _lock(plan: BuildPlan, facts: BuildFacts, layers: tuple[LayerFile, ...], *, 
         image_digest=facts.image.digest,
         codec=plan.codec,
         image_cuda=plan.image_cuda,
+        entry_mode=facts.entry_mode,
         layers=layers,
         layout=plan.layout,
         compiled=compiled,

@@ -20,15 +20,17 @@ from juliapack.build.julia_layer import JuliaLayer
 from juliapack.build.work import WorkDirs
 from juliapack.config import BuildConfig
 from juliapack.container import ContainerSpec, Mount
+from juliapack.julia_call import LOAD_PATH, SCRIPT, call, entry_command, julia
 from juliapack.julia_dist import JuliaDist
 from juliapack.workflow.lock import APP_DEPOT, Layout
 
 TEMPLATES_BUILD = "build"
-JULIA_PREFIX = "/usr/local"
+JULIA_PREFIX = "/opt/juliapack/julia"  # juliapack's own: never over, nor before on PATH, a Julia the image has
 DEPOT = "/root/.julia"
 APP_PARENT = "/tmp"
 IN = "/juliapack"  # read-only inputs: the Julia tarball and juliapack's scripts
 WORK = "/juliapack/work"  # the host work folder (the pruning report lands here)
+CACHE_REPORT = f"{WORK}/caches.tsv"  # what check_caches.jl found
 PKG_FIX = "fix the project's dependencies (see Pkg's message above), or pass --registry for a private registry"
 
 
@@ -41,6 +43,7 @@ class StepKind(Enum):
     PRECOMPILE = "precompile"
     PRECOMPILE_APP = "precompile the app"
     SMOKE = "smoke run"
+    CHECK_CACHES = "check the caches"
     HAND_BACK = "hand the files back"
 
 
@@ -122,6 +125,7 @@ class PlanInputs:
     registries_to_add: tuple[str, ...]
     host_user: str
     image_cuda: str | None = None  # what the image probe found
+    entry_mode: str = SCRIPT  # how the notebook (and the smoke run) start the app
 
 
 def plan_build(cfg: BuildConfig, inputs: PlanInputs, *, work: WorkDirs, templates: Path) -> BuildPlan:
@@ -130,12 +134,14 @@ def plan_build(cfg: BuildConfig, inputs: PlanInputs, *, work: WorkDirs, template
         **dict(cfg.env),
         "HOME": "/root",
         "JULIA_DEPOT_PATH": ":".join(layout.depot_path),
+        "JULIA_LOAD_PATH": LOAD_PATH,
         "JULIA_CPU_TARGET": inputs.cpu_target,
         "JULIA_PKG_PRECOMPILE_AUTO": "0",  # precompile only after the mtimes are fixed
     }
-    steps = [_install_julia(inputs), *_add_registries(cfg, inputs), *_instantiate_and_precompile(cfg, inputs, layout)]
+    steps = [_install_julia(inputs, layout), *_add_registries(cfg, inputs, layout), *_instantiate_and_precompile(cfg, inputs, layout)]
     if cfg.smoke is not None:
-        steps += _smoke_run(cfg, inputs.project, layout)
+        steps += _smoke_run(cfg, inputs, layout)
+    steps.append(_check_caches(layout))
     if inputs.host_user != "0:0":
         steps.append(Step(StepKind.HAND_BACK, "Hand the files back to you", f"chown -R {inputs.host_user} {DEPOT} {layout.app_dir} {WORK}"))
     return BuildPlan(
@@ -152,24 +158,32 @@ def plan_build(cfg: BuildConfig, inputs: PlanInputs, *, work: WorkDirs, template
     )
 
 
-def _install_julia(inputs: PlanInputs) -> Step:
-    layer, julia = inputs.julia_layer, inputs.julia
+def _install_julia(inputs: PlanInputs, layout: Layout) -> Step:
+    layer, release = inputs.julia_layer, inputs.julia
     install = archive.unpack_command(
         codec=layer.codec,
         decompressor=layer.decompressor,
-        archive=_sh(f"{IN}/julia/{layer.path.relative_to(julia.path.parent).as_posix()}"),
+        archive=_sh(f"{IN}/julia/{layer.path.relative_to(release.path.parent).as_posix()}"),
         dest=JULIA_PREFIX,
         strip_components=1,
     )
-    return Step(StepKind.INSTALL_JULIA, f"Install Julia {julia.version} as the notebook will", f"{install}\njulia --version")
+    expected = f"julia version {release.version}"
+    check = f'found=$({_sh(julia(layout))} --version); [ "$found" = {_sh(expected)} ] || {{ echo "expected {expected}, found $found"; exit 1; }}'
+    return Step(
+        StepKind.INSTALL_JULIA, f"Install Julia {release.version} as the notebook will", f"mkdir -p {JULIA_PREFIX}\n{install}\n{check}",
+        fix="the Julia tarball is not the version versions.json names: run the build again with --fresh",
+    )
 
 
-def _add_registries(cfg: BuildConfig, inputs: PlanInputs) -> list[Step]:
+def _add_registries(cfg: BuildConfig, inputs: PlanInputs, layout: Layout) -> list[Step]:
+    # Pkg.Registry.add builds a Context, which needs an active project; with @v#.# off the load path an
+    # empty throwaway one keeps the app's Project.toml out of it.
+    add = _shell(call(layout, "--project=/tmp/juliapack-registry-env", "-e", "using Pkg; Pkg.Registry.add(Pkg.RegistrySpec(url=ARGS[1]))"))
     return [
         Step(
             StepKind.ADD_REGISTRY,
             f"Add registry {url}",
-            f"julia -e 'using Pkg; Pkg.Registry.add(Pkg.RegistrySpec(url=ARGS[1]))' {_sh(registry_url(url, cfg.registries))}",
+            f"{add} {_sh(registry_url(url, cfg.registries))}",
             fix="check the registry URL and that the build container can reach it (--network, --volume)",
             registry=url,
         )
@@ -180,26 +194,27 @@ def _add_registries(cfg: BuildConfig, inputs: PlanInputs) -> list[Step]:
 def _instantiate_and_precompile(cfg: BuildConfig, inputs: PlanInputs, layout: Layout) -> list[Step]:
     app, project = layout.app_dir, inputs.project
     julia_project = f"--project={app}"
+    instantiate = _shell(call(layout, julia_project, "-e", "using Pkg; Pkg.instantiate()"))
     steps = [
-        Step(StepKind.INSTANTIATE, "Instantiate", f"cd {app}\njulia {julia_project} -e 'using Pkg; Pkg.instantiate()'", fix=PKG_FIX),
+        Step(StepKind.INSTANTIATE, "Instantiate", f"cd {app}\n{instantiate}", fix=PKG_FIX),
         Step(
             StepKind.ARTIFACTS,
             "Make every artifact present (lazy ones too)",
-            f"julia {julia_project} {IN}/scripts/artifacts.jl {WORK}/report.tsv",
+            _shell(call(layout, julia_project, f"{IN}/scripts/artifacts.jl", f"{WORK}/report.tsv")),
             fix="an artifact could not be fetched: check its URL and the build container's network",
         ),
         fix_mtimes(cfg.source_date_epoch, (DEPOT, app)),
-        _precompile("Precompile", app),
+        _precompile("Precompile", layout),
     ]
     if project.is_package:
-        steps.append(_precompile_app(project.name, layout, inputs.julia.version.compiled_dir(), julia_project))
+        steps.append(_precompile_app(project.name, layout, inputs.julia.version.compiled_dir()))
     return steps
 
 
-def _smoke_run(cfg: BuildConfig, project: JuliaProject, layout: Layout) -> list[Step]:
-    app = layout.app_dir
+def _smoke_run(cfg: BuildConfig, inputs: PlanInputs, layout: Layout) -> list[Step]:
+    app, project = layout.app_dir, inputs.project
     entry = entry_point(project, cfg.entry)
-    command = " ".join(_sh(arg) for arg in ("julia", "-t", "auto", f"--project={app}", f"{app}/{entry}", *(cfg.smoke or ())))
+    command = _shell(entry_command(layout, name=project.name, entry=entry, mode=inputs.entry_mode, arguments=list(cfg.smoke or ())))
     return [
         Step(
             StepKind.SMOKE,
@@ -208,16 +223,28 @@ def _smoke_run(cfg: BuildConfig, project: JuliaProject, layout: Layout) -> list[
             fix="the entry point failed on the --smoke arguments",
         ),
         fix_mtimes(cfg.source_date_epoch, (DEPOT, app)),
-        _precompile("Precompile what the smoke run added", app),
+        _precompile("Precompile what the smoke run added", layout),
     ]
 
 
-def _precompile(title: str, app: str) -> Step:
-    return Step(StepKind.PRECOMPILE, title, f"cd {app}\njulia --project={app} -e 'using Pkg; Pkg.precompile()'", fix=PKG_FIX)
+def _check_caches(layout: Layout) -> Step:
+    # After the last precompile, with the notebook's depot path: what Kaggle would load. The verdict is
+    # read from the report afterwards (the step itself cannot fail), so it names every package at once.
+    check = _shell(call(layout, f"--project={layout.app_dir}", f"{IN}/scripts/check_caches.jl", CACHE_REPORT))
+    return Step(StepKind.CHECK_CACHES, "Check that every compiled cache will load as it is", f"cd {layout.app_dir}\n{check} || true")
+
+
+def _precompile(title: str, layout: Layout) -> Step:
+    precompile = _shell(call(layout, f"--project={layout.app_dir}", "-e", "using Pkg; Pkg.precompile()"))
+    return Step(StepKind.PRECOMPILE, title, f"cd {layout.app_dir}\n{precompile}", fix=PKG_FIX)
 
 
 def _sh(text: str) -> str:
     return shlex.quote(text)
+
+
+def _shell(command: list[str]) -> str:
+    return " ".join(_sh(arg) for arg in command)
 
 
 def fix_mtimes(epoch: int, folders: tuple[str, ...]) -> Step:
@@ -231,7 +258,7 @@ def fix_mtimes(epoch: int, folders: tuple[str, ...]) -> Step:
     )
 
 
-def _precompile_app(name: str, layout: Layout, compiled: str, julia_project: str) -> Step:
+def _precompile_app(name: str, layout: Layout, compiled: str) -> Step:
     # The project's own cache goes to the app layer, so a code change leaves the depot layer unchanged.
     app_depot = f"{layout.app_dir}/{APP_DEPOT}"
     depot_path = ":".join((app_depot, *(d for d in layout.depot_path if d != app_depot)))
@@ -241,7 +268,7 @@ def _precompile_app(name: str, layout: Layout, compiled: str, julia_project: str
             f"if [ -d {DEPOT}/compiled/{compiled}/{name} ]; then rm -rf {app_depot}/compiled/{compiled}/{name}; "
             f"mv {DEPOT}/compiled/{compiled}/{name} {app_depot}/compiled/{compiled}/; fi",
             f"cd {layout.app_dir}",
-            f"JULIA_DEPOT_PATH={depot_path} julia {julia_project} -e 'using {name}'",
+            f"JULIA_DEPOT_PATH={depot_path} {_shell(call(layout, f'--project={layout.app_dir}', '-e', f'using {name}'))}",
         )
     )
     return Step(StepKind.PRECOMPILE_APP, f"Precompile {name} into the app layer", script, fix="loading your package failed: see the error above")

@@ -47,6 +47,10 @@ class WorkDirs:
     def state(self) -> Path:
         return self.root / "state.json"
 
+    @property
+    def cache_report(self) -> Path:
+        return self.root / "caches.tsv"
+
 
 def fingerprint(cfg: BuildConfig, *, app_files: dict[str, str], julia_sha256: str, image_id: str, cpu_target: str) -> str:
     """A hash of everything the build output depends on; equal fingerprints make a rebuild a no-op."""
@@ -63,11 +67,13 @@ def fingerprint(cfg: BuildConfig, *, app_files: dict[str, str], julia_sha256: st
         "network": cfg.network,
         "smoke": list(cfg.smoke) if cfg.smoke is not None else None,
         "entry": cfg.entry,
-        "names": [cfg.names.julia, cfg.names.depot, cfg.names.app],
+        "names": [cfg.names.julia, cfg.names.depot, cfg.names.compiled, cfg.names.app],
         "codec": cfg.codec,
         "source_date_epoch": cfg.source_date_epoch,
         "keep_registries": cfg.keep_registries,
         "allow_secrets": [list(pair) for pair in cfg.allow_secrets],
+        "accelerator": cfg.accelerator,
+        "cuda_local": cfg.cuda_local,
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
@@ -141,11 +147,14 @@ def prepare_work(work: WorkDirs, *, key: dict[str, str], fresh: bool, reporter: 
     return state
 
 
-def stage_app(project: JuliaProject, files: tuple[str, ...], work: WorkDirs, *, epoch: int) -> Path:
-    """Copy the app's files into the work folder with fixed mtimes; keep the app's compiled cache."""
+def stage_app(project: JuliaProject, files: tuple[str, ...], work: WorkDirs, *, epoch: int, extra: dict[str, Path] | None = None) -> Path:
+    """Copy the app's files into the work folder with fixed mtimes; keep the app's compiled cache.
+
+    ``extra`` maps a staged path to a file from outside the project (a workspace member's Manifest)."""
     target = work.app_parent / project.name
     target.mkdir(parents=True, exist_ok=True)
-    wanted = set(files)
+    sources = {relpath: project.root / relpath for relpath in files} | dict(extra or {})
+    wanted = set(sources)
     for path in sorted(target.rglob("*"), reverse=True):
         relpath = path.relative_to(target).as_posix()
         if relpath.split("/")[0] == APP_DEPOT:
@@ -155,8 +164,8 @@ def stage_app(project: JuliaProject, files: tuple[str, ...], work: WorkDirs, *, 
                 shutil.rmtree(path)
         elif relpath not in wanted:
             path.unlink()
-    for relpath in files:
-        source, copy = project.root / relpath, target / relpath
+    for relpath, source in sorted(sources.items()):
+        copy = target / relpath
         if not (copy.is_file() and _same_bytes(source, copy)):
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, copy, follow_symlinks=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from juliapack.accelerators import as_accelerator
 from juliapack.config.layers import KNOWN_KEYS, default_cache_dir, reader_for
 from juliapack.config.values import (
     Source,
@@ -43,6 +44,7 @@ class LayerNames:
 
     julia: str = "julia"
     depot: str = "dotjulia"
+    compiled: str = "compiled"
     app: str = "inference"
 
 
@@ -66,18 +68,20 @@ class BuildConfig:
     exclude: tuple[str, ...]
     codec: str
     source_date_epoch: int
-    keep_registries: bool
+    keep_registries: bool  # offline Pkg.instantiate() installs the General registry when the depot has none
     keep_container: bool
     fresh: bool
     verify: bool
     cache_dir: Path
     allow_secrets: tuple[tuple[str, str], ...] = ()  # member path (or glob) -> why it may ship
+    accelerator: str | None = None  # the notebook's (shared with [notebook]); None: the image's kind
+    cuda_local: bool = False  # CUDA.jl uses the image's toolkit instead of a runtime artifact
 
 
 BUILD_KEYS = (
     "project", "out", "dist", "julia", "versions_url", "julia_mirror", "image", "cpu", "pull", "registries", "env",
     "volumes", "network", "cpu_target", "smoke", "entry", "names", "exclude", "codec", "source_date_epoch",
-    "keep_registries", "keep_container", "fresh", "verify", "allow_secrets",
+    "prune_registries", "keep_container", "fresh", "verify", "allow_secrets", "accelerator", "cuda_local",
 )  # fmt: skip
 KNOWN_KEYS["build"] = BUILD_KEYS
 
@@ -117,12 +121,14 @@ def load_build(
         exclude=read.get("exclude", as_str_list, ()),
         codec=read.get("codec", as_choice(CODECS), "auto", env="JULIAPACK_CODEC"),
         source_date_epoch=read.get("source_date_epoch", as_int, DEFAULT_SOURCE_DATE_EPOCH, env="SOURCE_DATE_EPOCH"),
-        keep_registries=read.get("keep_registries", as_bool, False),
+        keep_registries=not read.get("prune_registries", as_bool, False),
         keep_container=read.get("keep_container", as_bool, False),
         fresh=read.get("fresh", as_bool, False),
         verify=read.get("verify", as_bool, True),
         cache_dir=default_cache_dir(read.layers.env),
         allow_secrets=read.get("allow_secrets", as_allowed_secrets, ()),
+        accelerator=read.get("accelerator", as_accelerator, None, env="JULIAPACK_ACCELERATOR"),
+        cuda_local=read.get("cuda_local", as_bool, False),
     )
 
 
@@ -132,6 +138,7 @@ RESERVED_BUILD_ENV = {
     "JULIA_CPU_TARGET": "use --cpu-target (or cpu_target in juliapack.toml)",
     "JULIA_PKG_PRECOMPILE_AUTO": "juliapack precompiles after fixing source mtimes",
     "JULIA_PROJECT": "the project is the one passed to juliapack build",
+    "JULIA_LOAD_PATH": "juliapack pins it to @:@stdlib, so nothing of the image joins package loading",
     "HOME": "the depot is /root/.julia, as on Kaggle",
 }
 
@@ -147,11 +154,11 @@ def as_layer_names(value: Any, where: Source) -> LayerNames:
         return value
     if not isinstance(value, dict):
         raise ConfigError(f"{where} must be a table like {{julia = \"julia\", depot = \"dotjulia\", app = \"inference\"}}", fix="give a TOML table")
-    check_known_keys(value, ("julia", "depot", "app"), where=str(where))
+    check_known_keys(value, ("julia", "depot", "compiled", "app"), where=str(where))
     names = {key: check_upload_name(as_str(val, where), where) for key, val in value.items()}
     result = LayerNames(**names)
-    if len({result.julia, result.depot, result.app}) != 3:
-        raise ConfigError(f"{where} gives two layers the same name", fix="use three different names")
+    if len({result.julia, result.depot, result.compiled, result.app}) != 4:
+        raise ConfigError(f"{where} gives two layers the same name", fix="use four different names")
     return result
 
 

@@ -89,7 +89,12 @@ class Layers:
 # Settings that name what the workflow makes: `upload` and `notebook` (and so `verify`) must agree on
 # them, so each reads them from both sections; a value given twice must be the same value.
 WORKFLOW_KEYS = ("owner", "slug", "dataset", "datasets", "model", "model_dataset")
-SHARED_WITH = {"upload": ("notebook",), "notebook": ("upload",)}
+# section -> (other section, the keys it reads from there too): the build pins CUDA for the notebook's accelerator.
+SHARED_WITH = {
+    "upload": (("notebook", WORKFLOW_KEYS),),
+    "notebook": (("upload", WORKFLOW_KEYS), ("build", ("accelerator",))),
+    "build": (("notebook", ("accelerator",)),),
+}
 # Each command's module registers the keys of its section here, so every section is checked by every command.
 KNOWN_KEYS: dict[str, Sequence[str]] = {}
 
@@ -120,9 +125,9 @@ def layers_for(
 
 def _with_shared_workflow_keys(data: Mapping[str, Any], section: str, *, where: str) -> dict[str, Any]:
     table = dict(data.get(section, {}))
-    for other in SHARED_WITH.get(section, ()):
+    for other, keys in SHARED_WITH.get(section, ()):
         for key, value in data.get(other, {}).items():
-            if key not in WORKFLOW_KEYS:
+            if key not in keys:
                 continue
             if key in table and table[key] != value:
                 raise ConfigError(

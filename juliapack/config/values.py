@@ -174,7 +174,7 @@ def check_upload_name(name: str, where: Source) -> str:
     return name
 
 
-RENAMED = {"mounts": "volumes", "gpu": "accelerator"}  # settings of earlier versions: say what they became
+RENAMED = {"mounts": "volumes", "gpu": "accelerator", "keep_registries": "prune_registries"}  # settings of earlier versions: say what they became
 
 
 def check_known_keys(table: Mapping[str, Any], known: Sequence[str], *, where: str) -> None:
@@ -218,7 +218,7 @@ def as_path(value: Any, where: Source) -> Path:
 def as_dataset_overrides(value: Any, where: Source) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where} must be a table like {{app = \"my-app\"}}", fix="give a TOML table of role = slug")
-    check_known_keys(value, ("julia", "depot", "app", "model"), where=str(where))
+    check_known_keys(value, ("julia", "depot", "compiled", "app", "model"), where=str(where))
     return {role: as_slug(slug, where) for role, slug in value.items()}
 
 

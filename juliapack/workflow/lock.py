@@ -24,7 +24,7 @@ from juliapack.workflow.records import NotebookRecord, RehearsalRecord, Uploaded
 
 LOCK_NAME = "juliapack.lock.json"
 SCHEMA = 1
-ROLES = ("julia", "depot", "app")
+ROLES = ("julia", "depot", "compiled", "app")  # the order the notebook unpacks them in
 APP_DEPOT = ".juliapack-depot"  # inside the app folder: a depot holding only the project's own compiled cache
 
 
@@ -69,6 +69,7 @@ class Lock:
     compiled: dict[str, str] = field(default_factory=dict)  # depot-relative cache path -> sha256
     allowed_secrets: dict[str, str] = field(default_factory=dict)  # member path -> the reason the user gave
     image_cuda: str | None = None  # the CUDA toolkit the build image has ("12.8"); None: a CPU image
+    entry_mode: str = "script"  # "package": `using Name; Name.main(ARGS)`, from its package image; "script": the entry file
     notebook: NotebookRecord | None = None  # written by `juliapack notebook`
     rehearsal: RehearsalRecord | None = None  # written by `juliapack verify`
     uploads: dict[str, UploadedDataset] = field(default_factory=dict)  # written by `juliapack upload`: role -> dataset

@@ -26,7 +26,7 @@ OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 # Kaggle unpacks uploads with these endings into folders, so no file we upload may end with one.
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst", ".zip", ".gz", ".7z")
 DATASET_ROLES = (*LAYER_ROLES, "model")
-ROLE_LABELS = {"julia": "Julia", "depot": "Julia depot", "app": "app", "model": "model"}
+ROLE_LABELS = {"julia": "Julia", "depot": "Julia depot", "compiled": "compiled caches", "app": "app", "model": "model"}
 MOUNT_ROOT = "/kaggle/input"
 KERNEL_METADATA = "kernel-metadata.json"  # what the kaggle client reads a kernel folder by
 MAX_FILES = 50  # Kaggle takes at most 50 top-level files per dataset
@@ -119,7 +119,8 @@ def plan_datasets(
     overrides = overrides or {}
     base = _base_slug(lock, identity)
     base_title = identity.title or lock.project_name
-    plans = [_plan(role, owner, *_slug_for(role, base, identity, overrides), base_title, layer_files(lock, role)) for role in LAYER_ROLES]
+    roles = [role for role in LAYER_ROLES if role != "compiled" or any(layer.role == role for layer in lock.layers)]  # locks before 0.2 have none
+    plans = [_plan(role, owner, *_slug_for(role, base, identity, overrides), base_title, layer_files(lock, role)) for role in roles]
     if model is not None:
         model_owner, (model_slug, outright) = owner, _slug_for("model", base, identity, overrides)
         if model_dataset:

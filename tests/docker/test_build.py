@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from juliapack import archive
 from juliapack.config import DEFAULT_SOURCE_DATE_EPOCH
+from juliapack.julia_call import entry_command
 from juliapack.workflow.lock import read_lock
 
 EXPECTED = Path(__file__).resolve().parents[2] / "examples" / "data" / "expected_submission.csv"
@@ -26,10 +28,10 @@ def members(path: Path) -> dict[str, object]:
     return {info.name: info for info, _ in archive.iter_members(path)}
 
 
-def test_build_writes_three_layers_and_the_lock(built):
+def test_build_writes_four_layers_and_the_lock(built):
     lock = read_lock(built.dist)
-    assert [layer.role for layer in lock.layers] == ["julia", "depot", "app"]
-    assert [layer.file for layer in lock.layers] == ["julia", "dotjulia", "inference"]
+    assert [layer.role for layer in lock.layers] == ["julia", "depot", "compiled", "app"]
+    assert [layer.file for layer in lock.layers] == ["julia", "dotjulia", "compiled", "inference"]
     for layer in lock.layers:
         assert sha256(built.dist / layer.file) == layer.sha256
         assert (built.dist / layer.file).stat().st_size == layer.size
@@ -44,17 +46,23 @@ def test_depot_holds_what_loading_needs_and_nothing_pruned(built):
     depot = members(built.dist / "dotjulia")
     names = list(depot)
     assert any(n.startswith(".julia/packages/TinyModel/") and n.endswith("src/TinyModel.jl") for n in names)
-    assert any(n.startswith(".julia/compiled/v1.5/TinyModel/") and n.endswith(".ji") for n in names)
+    assert not any(n.startswith(".julia/compiled/") for n in names)  # in the compiled layer
+    compiled = members(built.dist / "compiled")
+    assert any(n.startswith(".julia/compiled/v1.5/TinyModel/") and n.endswith(".ji") for n in compiled)
+    assert all(n == ".julia" or n.startswith(".julia/compiled") for n in compiled)
     artifacts = {n.split("/")[2] for n in names if n.startswith(".julia/artifacts/") and n.count("/") >= 2}
     assert len(artifacts) == 2, "the eager and the lazy artifact of TinyModel"
-    for dropped in (".julia/registries", ".julia/clones", ".julia/logs"):
+    # registries stay (an offline Pkg.instantiate() would otherwise look for General), without their git history
+    assert ".julia/registries/TestbedRegistry/Registry.toml" in names
+    assert not any("/registries/TestbedRegistry/.git" in n for n in names)
+    for dropped in (".julia/clones", ".julia/logs"):
         assert not any(n == dropped or n.startswith(dropped + "/") for n in names)
     assert re.search(r"pruned from the depot: git clones: [0-9.]+ kB", built.build_output)
-    assert re.search(r"pruned from the depot: registries \(not needed to load packages\): [0-9.]+ kB", built.build_output)
+    assert re.search(r"pruned from the depot: registry git history: [0-9.]+ kB", built.build_output)
     app = members(built.dist / "inference")
     assert "Inference/src/Inference.jl" in app
     assert any(n.startswith("Inference/.juliapack-depot/compiled/v1.5/Inference/") for n in app)
-    for info in [*depot.values(), *app.values()]:
+    for info in [*depot.values(), *compiled.values(), *app.values()]:
         assert (info.uid, info.gid, info.uname, info.gname) == (0, 0, "", "")
         assert info.mtime == DEFAULT_SOURCE_DATE_EPOCH
 
@@ -71,23 +79,35 @@ def test_rebuild_without_changes_is_a_noop_and_a_clean_rebuild_is_byte_identical
     assert after == before
 
 
+def test_a_fresh_rebuild_changes_only_the_compiled_caches(built):
+    """A new machine or --fresh precompiles again (new cache bytes): sources and artifacts stay byte-identical."""
+    lock = read_lock(built.dist)
+    assert lock.entry_mode == "package"
+    before = {layer.role: layer.sha256 for layer in lock.layers}
+    built.juliapack("build", "--no-verify", "--fresh")
+    after = {layer.role: layer.sha256 for layer in read_lock(built.dist).layers}
+    assert (after["julia"], after["depot"]) == (before["julia"], before["depot"])
+    # the app layer holds the app's own cache (so that a code change moves the app layer alone)
+    assert set(before) == {"julia", "depot", "compiled", "app"}
+
+
 def test_layers_run_offline_in_a_fresh_container(built, testbed, docker_client):
-    """The seed recipe's unpack commands on the dist files, then the entry point, with no network at all."""
+    """The notebook's unpack commands on the dist files, then its command line, with no network at all."""
     lock = read_lock(built.dist)
     script = "\n".join(
         [
             "set -euo pipefail",
             *(
-                archive.unpack_command(
+                f"mkdir -p {layer.dest}\n" + archive.unpack_command(
                     codec=layer.codec, decompressor=layer.decompressor, archive=f"/kaggle/input/packed/{layer.file}",
                     dest=layer.dest, strip_components=layer.strip_components,
                 )
                 for layer in lock.layers
             ),
-            "export JULIA_DEPOT_PATH=" + ":".join(lock.layout.depot_path) + " JULIA_PKG_OFFLINE=true JULIA_PKG_SERVER=",
+            "export JULIA_DEPOT_PATH=" + ":".join(lock.layout.depot_path) + " JULIA_LOAD_PATH=@:@stdlib JULIA_PKG_OFFLINE=true JULIA_PKG_SERVER=",
             "before=$(find /root/.julia/compiled /tmp/Inference/.juliapack-depot -type f -exec sha256sum {} + | sort)",
-            "julia -t auto --project=/tmp/Inference /tmp/Inference/src/Inference.jl "
-            "--model /kaggle/input/models/model.jls --input /kaggle/input/data --output /kaggle/working",
+            shlex.join(entry_command(lock.layout, name=lock.project_name, entry=lock.entry, mode=lock.entry_mode, arguments=[]))
+            + " --model /kaggle/input/models/model.jls --input /kaggle/input/data --output /kaggle/working",
             "after=$(find /root/.julia/compiled /tmp/Inference/.juliapack-depot -type f -exec sha256sum {} + | sort)",
             '[ "$before" = "$after" ] || { echo "caches changed"; exit 9; }',
             "cat /kaggle/working/submission.csv",

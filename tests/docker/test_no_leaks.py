@@ -210,7 +210,7 @@ def test_the_search_finds_a_planted_secret(tmp_path: Path) -> None:
 
 def test_datasets_and_the_kernel_are_private_by_default(flow: Flow) -> None:
     datasets = flow.fake.state["datasets"]
-    assert sorted(datasets) == [f"{USER}/inference-{role}" for role in ("app", "depot", "julia", "model")]
+    assert sorted(datasets) == [f"{USER}/inference-{role}" for role in ("app", "compiled", "depot", "julia", "model")]
     assert {ref: dataset["private"] for ref, dataset in datasets.items()} == {ref: True for ref in datasets}
     saved = flow.fake.saved_kernel(KERNEL)
     assert (saved["isPrivate"], saved["enableInternet"]) == (True, False)
@@ -223,7 +223,7 @@ def test_datasets_and_the_kernel_are_private_by_default(flow: Flow) -> None:
 
 def test_no_archive_member_can_unpack_outside_its_destination(flow: Flow) -> None:
     lock = read_lock(flow.ws / "dist")
-    uploaded = {name: data for role in ("julia", "depot", "app") for name, data in flow.fake.stored_files(f"{USER}/inference-{role}").items()}
+    uploaded = {name: data for role in ("julia", "depot", "compiled", "app") for name, data in flow.fake.stored_files(f"{USER}/inference-{role}").items()}
     problems, counted = [], 0
     for layer in lock.layers:
         assert uploaded[layer.file] == (flow.ws / "dist" / layer.file).read_bytes()  # Kaggle got exactly what was checked

@@ -68,7 +68,7 @@ def test_the_quickstart_runs_as_written(solution: Path, juliapack_cache: Path, t
     assert (solution / "notebook" / "verify" / "submission.csv").read_bytes() == expected  # the rehearsal's own answer
     assert (solution / "kaggle-output" / "submission.csv").read_bytes() == expected
     saved = fake.saved_kernel(KERNEL)
-    assert saved["datasetDataSources"] == [f"{USER}/inference-{role}" for role in ("julia", "depot", "app", "model")]
+    assert saved["datasetDataSources"] == [f"{USER}/inference-{role}" for role in ("julia", "depot", "compiled", "app", "model")]
     assert (saved["competitionDataSources"], saved["enableInternet"], saved["dockerImagePinningType"]) == (["my-competition"], False, "original")
     assert sorted(fake.state["datasets"]) == sorted(saved["datasetDataSources"])  # upload made exactly what the notebook mounts
 

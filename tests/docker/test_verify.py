@@ -33,11 +33,11 @@ def test_build_writes_the_notebook_and_rehearses_it_offline(built):
     nbformat.validate(nbformat.read(notebook, as_version=4))
     metadata = json.loads((built.root / "notebook" / "kernel-metadata.json").read_text())
     assert metadata["id"] == "alice/inference-submission" and metadata["enable_internet"] is False
-    assert metadata["dataset_sources"] == ["alice/inference-julia", "alice/inference-depot", "alice/inference-app", "alice/inference-model"]
+    assert metadata["dataset_sources"] == ["alice/inference-julia", "alice/inference-depot", "alice/inference-compiled", "alice/inference-app", "alice/inference-model"]
     summary = verify_summary(built)
     assert summary["passed"] is True
     assert summary["network_attempts"] == [] and summary["recompiled"] == []
-    assert set(summary["unpack_seconds"]) == {"julia", "depot", "app"}
+    assert set(summary["unpack_seconds"]) == {"julia", "depot", "compiled", "app"}
     assert summary["first_output_seconds"] > 0
     assert (built.root / "notebook" / "verify" / "submission.csv").read_text() == EXPECTED.read_text()
     assert (metadata["machine_shape"], metadata["enable_gpu"], metadata["docker_image_pinning_type"]) == (None, False, "original")  # a CPU image
@@ -123,3 +123,19 @@ def tamper_depot(ws, tmp_path: Path, *, drop: str) -> None:
     layers = tuple(replace(l, sha256=written.sha256, size=written.size) if l.role == "depot" else l for l in lock.layers)
     write_lock(ws.dist, replace(lock, layers=layers))
     assert sha256_file(archive_path) == written.sha256
+
+
+def test_an_entry_that_instantiates_first_passes_offline(tmp_path, built):
+    """Many scripts start with Pkg.instantiate(): offline, it must find the registry in the depot, not download one."""
+    ws = copy_workspace(built, tmp_path)
+    (ws.project / "scripts").mkdir()
+    (ws.project / "scripts" / "run.jl").write_text("using Pkg; Pkg.instantiate()\nusing Inference\nInference.main(ARGS)\n")
+    ws.juliapack("build", "--no-verify", "--entry", "scripts/run.jl")
+    assert any(name.startswith(".julia/registries/") for name in members(ws.dist / "dotjulia"))  # registries stay by default
+    result = ws.juliapack("verify")
+    assert "verify passed" in result.stdout
+    assert (ws.root / "notebook" / "verify" / "submission.csv").read_text() == EXPECTED.read_text()
+
+
+def members(path: Path) -> list[str]:
+    return [info.name for info, _ in archive.iter_members(path)]

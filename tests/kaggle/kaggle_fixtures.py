@@ -26,7 +26,8 @@ USER, KEY = "alice", "alice-secret-key-5f3e"
 OTHER, OTHER_KEY = "bob", "bob-secret-key-9a1c"
 TOKEN = "KGAT_alice_token_0c4b2e"
 PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
-LAYER_NAMES = {"julia": "julia", "depot": "dotjulia", "app": "inference"}
+ROLES = ("julia", "depot", "compiled", "app")  # what a build writes
+LAYER_NAMES = {"julia": "julia", "depot": "dotjulia", "compiled": "compiled", "app": "inference"}
 FAST = RetryPolicy(attempts=4, call_timeout=5.0, transfer_timeout=10.0)
 
 
@@ -66,7 +67,8 @@ def app_source(line: str = 'println("hello")') -> dict[str, bytes]:
 
 DEFAULT_MEMBERS = {
     "julia": {"julia-1.5.3/bin/julia": noise(1_500_000, 1), "julia-1.5.3/share/julia/cert.pem": b"-----BEGIN CERTIFICATE-----\n"},
-    "depot": {"compiled/v1.5/Inference.ji": noise(2_500_000, 2), "servers/readme.txt": b"no tokens here\n"},
+    "depot": {"packages/Foo/abc/src/Foo.jl": noise(2_000_000, 2), "servers/readme.txt": b"no tokens here\n"},
+    "compiled": {"compiled/v1.5/Foo/a.ji": noise(500_000, 3)},
     "app": app_source(),
 }
 
@@ -95,7 +97,7 @@ def make_dist(
     names = {**LAYER_NAMES, **(names or {})}
     path.mkdir(parents=True, exist_ok=True)
     layers = []
-    for role in ("julia", "depot", "app"):
+    for role in ROLES:
         file = path / names[role]
         file.write_bytes(tarball(members[role]))
         layers.append(layer_file(role, file))

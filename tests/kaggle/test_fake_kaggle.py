@@ -128,7 +128,7 @@ def test_the_standalone_fake_serves_the_kaggle_cli_and_juliapack(tmp_path: Path)
         assert "sent " in uploaded.stdout and "(100.0% of a full upload)" in uploaded.stdout
         listed = subprocess.run([sys.executable, "-m", "kaggle", "datasets", "list", "--mine"], env=env, capture_output=True, text=True, timeout=120)
         assert [line.split()[0] for line in listed.stdout.splitlines() if line.startswith(f"{USER}/")] == [
-            f"{USER}/inference-julia", f"{USER}/inference-depot", f"{USER}/inference-app",
+            f"{USER}/inference-julia", f"{USER}/inference-depot", f"{USER}/inference-compiled", f"{USER}/inference-app",
         ]  # fmt: skip
     finally:
         server.terminate()

@@ -20,7 +20,7 @@ from juliapack.report import RecordingReporter
 from juliapack.secret_scan import member_path
 from juliapack.upload import upload
 
-ROLES = ("julia", "depot", "app")
+ROLES = ("julia", "depot", "compiled", "app")
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -67,12 +67,12 @@ def test_figures_only_what_changed_is_sent(kaggle_env: Path, fake: FakeKaggle, t
     assert all(len(fake.versions(ref)) == 1 for ref in refs())
 
     changed = make_dist(dist.path, {"app": app_source('println("hello, Kaggle")')})  # one line of the app
-    assert [changed.lock.layer(r) == dist.lock.layer(r) for r in ROLES] == [True, True, False]
+    assert [changed.lock.layer(r) == dist.lock.layer(r) for r in ROLES] == [True, True, True, False]
     code, out, _ = run_cli(["upload", "--dist", str(dist.path)], capsys)
     assert code == 0
     figures["app_change"] = fake.bytes_received - figures["first"]
     assert figures["app_change"] == changed.layer_size("app")
-    assert [len(fake.versions(ref)) for ref in refs()] == [1, 1, 2]
+    assert [len(fake.versions(ref)) for ref in refs()] == [1, 1, 1, 2]
     share = figures["app_change"] / changed.total
     assert f"({share:.1%} of a full upload)" in out
     with capsys.disabled():
@@ -82,12 +82,12 @@ def test_figures_only_what_changed_is_sent(kaggle_env: Path, fake: FakeKaggle, t
 def test_a_fresh_clone_learns_the_content_from_the_description(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
     dist = make_dist(tmp_path / "dist")
     first = upload(config(dist.path), client=client, sleep=sleeps.append)
-    assert [o.action for o in first.datasets] == ["created"] * 3
-    assert content_in(client.datasets.description(USER, "inference-app")) == first.datasets[2].plan.content
+    assert [o.action for o in first.datasets] == ["created"] * len(ROLES)
+    assert content_in(client.datasets.description(USER, "inference-app")) == first.datasets[ROLES.index("app")].plan.content
     write_lock(dist.path, dist.lock)  # a clone's lock, built there: no upload recorded
 
     again = upload(config(dist.path), client=client, sleep=sleeps.append)
-    assert [o.action for o in again.datasets] == ["unchanged"] * 3
+    assert [o.action for o in again.datasets] == ["unchanged"] * len(ROLES)
     assert again.bytes_sent == 0
     assert set(read_lock(dist.path).uploads) == set(ROLES)
 
@@ -103,7 +103,7 @@ def test_the_lock_records_each_dataset_and_its_version(kaggle_env: Path, fake: F
     changed = make_dist(dist.path, {"app": app_source('println("v2")')})
     write_lock(dist.path, dataclasses.replace(changed.lock, uploads=state))  # the record of the last upload stays with its build
     upload(config(dist.path), client=client, sleep=sleeps.append)
-    assert [read_lock(dist.path).uploads[role].version for role in ROLES] == [1, 1, 2]  # read back from Kaggle
+    assert [read_lock(dist.path).uploads[role].version for role in ROLES] == [1, 1, 1, 2]  # read back from Kaggle
 
 
 @pytest.mark.parametrize("rehearsed, says", [(None, "was never rehearsed offline"), (False, "rehearsal of this build failed (cell 7 failed)")])
@@ -114,7 +114,7 @@ def test_an_unrehearsed_or_failed_build_is_not_sent(kaggle_env: Path, fake: Fake
     assert "juliapack verify" in refused.value.fix and "--skip-verify" in refused.value.fix
     assert fake.calls == []  # refused before asking Kaggle anything
     result = upload(config(dist.path, skip_verify=True), client=client, sleep=sleeps.append)
-    assert [o.action for o in result.datasets] == ["created"] * 3
+    assert [o.action for o in result.datasets] == ["created"] * len(ROLES)
 
 
 def test_each_file_has_a_progress_bar_to_its_size(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
@@ -177,7 +177,7 @@ def test_a_dropped_connection_resumes_where_the_server_stopped(kaggle_env: Path,
     assert fake.stored_files(f"{USER}/inference-depot") == {"dotjulia": (dist.path / "dotjulia").read_bytes()}
     # the resumed PUT starts at the byte the server confirmed, not at 0
     assert fake.bytes_received == dist.total
-    assert result.datasets[1].bytes_sent >= depot
+    assert result.datasets[ROLES.index("depot")].bytes_sent >= depot
 
 
 def test_a_put_that_keeps_failing_creates_nothing(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
@@ -190,7 +190,7 @@ def test_a_put_that_keeps_failing_creates_nothing(kaggle_env: Path, fake: FakeKa
     assert fake.versions(f"{USER}/inference-app") == []
 
     upload(config(dist.path), client=client, sleep=sleeps.append)  # the storage recovered
-    assert [len(fake.versions(ref)) for ref in refs()] == [1, 1, 1]
+    assert [len(fake.versions(ref)) for ref in refs()] == [1, 1, 1, 1]
     assert fake.stored_files(f"{USER}/inference-depot") == {"dotjulia": (dist.path / "dotjulia").read_bytes()}
 
 
@@ -199,15 +199,16 @@ def test_an_interrupted_run_is_finished_by_the_rerun_without_duplicates(kaggle_e
     fake.inject("CreateDataset", status=500, times=FAST.attempts, match='"inference-depot"')
     with pytest.raises(KaggleError, match="create dataset alice/inference-depot failed"):
         upload(config(dist.path), client=client, sleep=sleeps.append)
-    assert [len(fake.versions(ref)) for ref in refs()] == [1, 0, 0]
+    assert [len(fake.versions(ref)) for ref in refs()] == [1, 0, 0, 0]
     first = fake.bytes_received
 
     result = upload(config(dist.path), client=client, sleep=sleeps.append)
-    assert [o.action for o in result.datasets] == ["unchanged", "created", "created"]
-    assert [len(fake.versions(ref)) for ref in refs()] == [1, 1, 1]
-    # the depot's upload finished in the first run; its token is reused, so only the app is sent now
-    assert fake.bytes_received - first == dist.layer_size("app")
-    assert result.bytes_sent == dist.layer_size("app")
+    assert [o.action for o in result.datasets] == ["unchanged", "created", "created", "created"]
+    assert [len(fake.versions(ref)) for ref in refs()] == [1, 1, 1, 1]
+    # the depot's upload finished in the first run; its token is reused, so only the later layers are sent now
+    later = dist.layer_size("compiled") + dist.layer_size("app")
+    assert fake.bytes_received - first == later
+    assert result.bytes_sent == later
 
 
 def test_a_create_whose_answer_was_lost_is_not_repeated(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
@@ -218,7 +219,7 @@ def test_a_create_whose_answer_was_lost_is_not_repeated(kaggle_env: Path, fake: 
     result = upload(config(dist.path), client=client, sleep=sleeps.append)
     assert fake.calls.count("CreateDatasetVersion") == 1
     assert [v["number"] for v in fake.versions(f"{USER}/inference-app")] == [1, 2]
-    assert result.datasets[2].action == "versioned"
+    assert result.datasets[ROLES.index("app")].action == "versioned"
 
 
 def test_rate_limits_are_waited_out_as_kaggle_asks(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
@@ -227,7 +228,7 @@ def test_rate_limits_are_waited_out_as_kaggle_asks(kaggle_env: Path, fake: FakeK
     fake.inject("CreateDataset", status=429, retry_after="3", times=2)
     result = upload(config(dist.path), client=client, sleep=sleeps.append)
     assert sleeps == [7.0, 3.0, 3.0]
-    assert [o.action for o in result.datasets] == ["created"] * 3
+    assert [o.action for o in result.datasets] == ["created"] * len(ROLES)
 
 
 def test_server_errors_are_retried_with_backoff_then_fail_clearly(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
@@ -262,7 +263,7 @@ def test_waits_with_backoff_until_kaggle_has_processed_the_files(kaggle_env: Pat
     dist = make_dist(tmp_path / "dist")
     reporter = RecordingReporter()
     upload(config(dist.path), client=client, sleep=sleeps.append, reporter=reporter)
-    assert sleeps == [2.0, 4.0, 8.0] * 3
+    assert sleeps == [2.0, 4.0, 8.0] * len(ROLES)
     assert "alice/inference-app: Kaggle is processing the files (blobs_received)" in reporter.texts("info")
 
 
@@ -281,7 +282,7 @@ def test_a_version_kaggle_failed_to_process_is_reported_and_replaced(kaggle_env:
     fake.fail_processing = False
     result = upload(config(dist.path), client=client, sleep=sleeps.append)
     assert result.datasets[0].action == "versioned"
-    assert [o.action for o in result.datasets[1:]] == ["created", "created"]
+    assert [o.action for o in result.datasets[1:]] == ["created"] * (len(ROLES) - 1)
 
 
 def test_a_version_missing_a_file_fails_loudly_and_is_replaced(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
@@ -291,7 +292,7 @@ def test_a_version_missing_a_file_fails_loudly_and_is_replaced(kaggle_env: Path,
         upload(config(dist.path), client=client, sleep=sleeps.append)
     reporter = RecordingReporter()
     result = upload(config(dist.path), client=client, sleep=sleeps.append, reporter=reporter)
-    assert [o.action for o in result.datasets] == ["unchanged", "unchanged", "versioned"]
+    assert [o.action for o in result.datasets] == ["unchanged", "unchanged", "unchanged", "versioned"]
     assert fake.stored_files(f"{USER}/inference-app") == {"inference": (dist.path / "inference").read_bytes()}
     assert any("does not; uploading a new version" in text for text in reporter.texts("warn"))
 
@@ -335,7 +336,7 @@ def test_someone_elses_dataset_is_denied(kaggle_env: Path, fake: FakeKaggle, cli
     with pytest.raises(AccessDenied, match=f"new version of dataset {OTHER}/theirs-julia: Kaggle denied access") as failure:
         upload(config(dist.path, owner=OTHER, slug="theirs"), client=client, sleep=sleeps.append)
     assert "you can write only to your own datasets" in failure.value.fix
-    assert [len(fake.versions(f"{OTHER}/theirs-{role}")) for role in ROLES] == [1, 1, 1]
+    assert [len(fake.versions(f"{OTHER}/theirs-{role}")) for role in ROLES] == [1] * len(ROLES)
 
 
 def test_private_datasets_of_others_are_not_mistaken_for_missing(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
@@ -408,7 +409,7 @@ def test_third_party_test_keys_and_certificates_are_not_secrets(kaggle_env: Path
     cert = {"julia-1.5.3/share/julia/cert.pem": b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}
     test_key = {"packages/HTTP/a1b2c/test/resources/key.pem": PRIVATE_KEY}
     dist = make_dist(tmp_path / "dist", {"julia": {**DEFAULT_MEMBERS["julia"], **cert}, "depot": {**DEFAULT_MEMBERS["depot"], **test_key}})
-    assert [o.action for o in upload(config(dist.path), client=client, sleep=sleeps.append).datasets] == ["created"] * 3
+    assert [o.action for o in upload(config(dist.path), client=client, sleep=sleeps.append).datasets] == ["created"] * len(ROLES)
 
 
 def test_a_file_changed_since_the_build_is_refused(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:

@@ -122,7 +122,7 @@ def build_config(tmp_path: Path, **changes) -> BuildConfig:
         exclude=(),
         codec="auto",
         source_date_epoch=EPOCH,
-        keep_registries=False,
+        keep_registries=True,
         keep_container=False,
         fresh=False,
         verify=True,

@@ -27,6 +27,7 @@ from juliapack.build.work import WorkDirs, fingerprint, stage_app, up_to_date
 from juliapack.container import Mount
 from juliapack.secret_scan import Allowlist
 from juliapack.errors import BuildFailed, ConfigError, ExitCode, ProjectError, SecretsFound
+from juliapack.julia_call import entry_mode
 from juliapack.julia_dist import JuliaDist, JuliaRelease
 from juliapack.julia_version import exact_version
 from juliapack.workflow.lock import APP_DEPOT, read_lock, write_lock
@@ -36,7 +37,7 @@ from juliapack.resources import templates_root
 from tests.unit.helpers import EPOCH, UUIDS, build_config, fake_token, make_lock, write_project
 
 FOO, BAR = UUIDS["Foo"], UUIDS["Bar"]
-DEPOT_PATH = "/root/.julia:/tmp/Inference/.juliapack-depot:/usr/local/local/share/julia:/usr/local/share/julia"
+DEPOT_PATH = "/root/.julia:/tmp/Inference/.juliapack-depot:/opt/juliapack/julia/local/share/julia:/opt/juliapack/julia/share/julia"
 
 
 @pytest.fixture
@@ -54,12 +55,12 @@ def zstd_layer(julia: JuliaDist) -> JuliaLayer:
     return JuliaLayer(julia.path.parent / "juliapack-zstd-v1" / "julia-1.10.5", "f" * 64, 99, "zstd", "zstd")
 
 
-def plan(tmp_path: Path, project, julia, *, registries=(), host_user="0:0", julia_layer=None, **changes):
+def plan(tmp_path: Path, project, julia, *, registries=(), host_user="0:0", julia_layer=None, entry_mode="script", **changes):
     cfg = build_config(tmp_path, project=project.root, **changes)
     layer = julia_layer or zstd_layer(julia)
     inputs = PlanInputs(
         project=project, julia=julia, julia_layer=layer, codec="zstd", decompressor="zstd",
-        cpu_target="generic;haswell", registries_to_add=registries, host_user=host_user,
+        cpu_target="generic;haswell", registries_to_add=registries, host_user=host_user, entry_mode=entry_mode,
     )  # fmt: skip
     return plan_build(cfg, inputs, work=WorkDirs(tmp_path / "work"), templates=tmp_path / "templates")
 
@@ -69,7 +70,7 @@ def plan(tmp_path: Path, project, julia, *, registries=(), host_user="0:0", juli
 
 def test_the_layout_puts_the_writable_depot_first() -> None:
     layout = plans.layout_for("Inference")
-    assert (layout.julia_prefix, layout.depot, layout.app_dir) == ("/usr/local", "/root/.julia", "/tmp/Inference")
+    assert (layout.julia_prefix, layout.depot, layout.app_dir) == ("/opt/juliapack/julia", "/root/.julia", "/tmp/Inference")  # our own prefix
     assert ":".join(layout.depot_path) == DEPOT_PATH
 
 
@@ -90,6 +91,7 @@ def test_plan_mounts_and_environment(tmp_path: Path, project, julia) -> None:
     assert result.env == tuple(sorted({
         "HOME": "/root",
         "JULIA_DEPOT_PATH": DEPOT_PATH,
+        "JULIA_LOAD_PATH": "@:@stdlib",
         "JULIA_CPU_TARGET": "generic;haswell",
         "JULIA_PKG_PRECOMPILE_AUTO": "0",
         "HF_HOME": "/data/hf",
@@ -105,8 +107,11 @@ def titles(result) -> list[str]:
 BASE_STEPS = ["Install Julia 1.10.5 as the notebook will", "Instantiate", "Make every artifact present (lazy ones too)", "Fix source mtimes before precompiling", "Precompile"]
 
 
+CHECK = "Check that every compiled cache will load as it is"
+
+
 def test_the_steps_of_a_plain_project_in_order(tmp_path: Path, project, julia) -> None:
-    assert titles(plan(tmp_path, project, julia)) == BASE_STEPS
+    assert titles(plan(tmp_path, project, julia)) == [*BASE_STEPS, CHECK]
 
 
 def test_registries_are_added_before_instantiating(tmp_path: Path, project, julia) -> None:
@@ -122,12 +127,12 @@ def test_registries_are_added_before_instantiating(tmp_path: Path, project, juli
 def test_a_package_project_precompiles_itself_into_the_app_layer(tmp_path: Path, julia) -> None:
     project = read_project(write_project(tmp_path / "Inference", uuid=UUIDS["Inference"]))
     result = plan(tmp_path, project, julia)
-    assert titles(result) == [*BASE_STEPS, "Precompile Inference into the app layer"]
-    script = result.steps[-1].script
+    assert titles(result) == [*BASE_STEPS, "Precompile Inference into the app layer", CHECK]
+    script = result.steps[-2].script
     assert "mv /root/.julia/compiled/v1.10/Inference /tmp/Inference/.juliapack-depot/compiled/v1.10/" in script
     assert (
-        "JULIA_DEPOT_PATH=/tmp/Inference/.juliapack-depot:/root/.julia:/usr/local/local/share/julia:/usr/local/share/julia "
-        "julia --project=/tmp/Inference -e 'using Inference'"
+        "JULIA_DEPOT_PATH=/tmp/Inference/.juliapack-depot:/root/.julia:/opt/juliapack/julia/local/share/julia:/opt/juliapack/julia/share/julia "
+        "/opt/juliapack/julia/bin/julia --startup-file=no --project=/tmp/Inference -e 'using Inference'"
     ) in script
 
 
@@ -135,12 +140,26 @@ def test_smoke_runs_the_entry_point_then_fixes_mtimes_and_precompiles_again(tmp_
     result = plan(tmp_path, project, julia, smoke=("--model", "/data/model file.jld2"), host_user="1000:1001")
     assert titles(result) == [
         *BASE_STEPS, "Smoke run of the entry point", "Fix source mtimes before precompiling", "Precompile what the smoke run added",
-        "Hand the files back to you",
+        CHECK, "Hand the files back to you",
     ]  # fmt: skip
     smoke = result.steps[5].script.splitlines()
     assert smoke[:2] == ["mkdir -p /kaggle/working", "cd /kaggle/working"]
-    assert shlex.split(smoke[2]) == ["julia", "-t", "auto", "--project=/tmp/Inference", "/tmp/Inference/src/Inference.jl", "--model", "/data/model file.jld2"]
+    assert shlex.split(smoke[2]) == [
+        "/opt/juliapack/julia/bin/julia", "--startup-file=no", "-t", "auto", "--project=/tmp/Inference", "/tmp/Inference/src/Inference.jl",
+        "--model", "/data/model file.jld2",
+    ]  # fmt: skip
     assert result.steps[-1].script == "chown -R 1000:1001 /root/.julia /tmp/Inference /juliapack/work"
+
+
+def test_a_package_with_main_is_smoke_run_as_the_notebook_runs_it(tmp_path: Path, julia) -> None:
+    root = write_project(tmp_path / "Inference", uuid=UUIDS["Inference"])
+    (root / "src" / "Inference.jl").write_text("module Inference\nfunction main(args)\nend\nend\n")
+    project = read_project(root)
+    assert entry_mode(is_package=project.is_package, explicit_entry=False, source=root / "src" / "Inference.jl") == "package"
+    assert entry_mode(is_package=project.is_package, explicit_entry=True, source=root / "src" / "Inference.jl") == "script"
+    result = plan(tmp_path, project, julia, smoke=("--fast",), entry_mode="package")
+    smoke = {step.title: step.script for step in result.steps}["Smoke run of the entry point"].splitlines()[2]
+    assert shlex.split(smoke)[-5:] == ["--project=/tmp/Inference", "-e", "using Inference; Inference.main(ARGS)", "--", "--fast"]
 
 
 def test_smoke_with_no_arguments_still_runs(tmp_path: Path, project, julia) -> None:
@@ -160,17 +179,18 @@ def test_root_gets_no_chown(tmp_path: Path, project, julia) -> None:
 def test_the_steps_install_instantiate_and_precompile_at_the_notebooks_paths(tmp_path: Path, project, julia) -> None:
     steps = {step.title: step.script for step in plan(tmp_path, project, julia).steps}
     assert steps["Install Julia 1.10.5 as the notebook will"].splitlines() == [
-        "zstd -d -c -q /juliapack/julia/juliapack-zstd-v1/julia-1.10.5 | tar -x -C /usr/local --strip-components 1",
-        "julia --version",
+        "mkdir -p /opt/juliapack/julia",
+        "zstd -d -c -q /juliapack/julia/juliapack-zstd-v1/julia-1.10.5 | tar -x -C /opt/juliapack/julia --strip-components 1",
+        """found=$(/opt/juliapack/julia/bin/julia --version); [ "$found" = 'julia version 1.10.5' ] || { echo "expected julia version 1.10.5, found $found"; exit 1; }""",
     ]
     official = JuliaLayer(julia.path, julia.release.sha256, julia.release.size, "gzip", "tar")
     gzip_steps = {step.title: step.script for step in plan(tmp_path, project, julia, julia_layer=official).steps}
-    assert gzip_steps["Install Julia 1.10.5 as the notebook will"].splitlines()[0] == (
-        "tar -x -f /juliapack/julia/julia-1.10.5.tar.gz -C /usr/local --strip-components 1"
+    assert gzip_steps["Install Julia 1.10.5 as the notebook will"].splitlines()[1] == (
+        "tar -x -f /juliapack/julia/julia-1.10.5.tar.gz -C /opt/juliapack/julia --strip-components 1"
     )
-    assert steps["Instantiate"] == "cd /tmp/Inference\njulia --project=/tmp/Inference -e 'using Pkg; Pkg.instantiate()'"
-    assert steps["Make every artifact present (lazy ones too)"] == "julia --project=/tmp/Inference /juliapack/scripts/artifacts.jl /juliapack/work/report.tsv"
-    assert steps["Precompile"] == "cd /tmp/Inference\njulia --project=/tmp/Inference -e 'using Pkg; Pkg.precompile()'"
+    assert steps["Instantiate"] == "cd /tmp/Inference\n/opt/juliapack/julia/bin/julia --startup-file=no --project=/tmp/Inference -e 'using Pkg; Pkg.instantiate()'"
+    assert steps["Make every artifact present (lazy ones too)"] == "/opt/juliapack/julia/bin/julia --startup-file=no --project=/tmp/Inference /juliapack/scripts/artifacts.jl /juliapack/work/report.tsv"
+    assert steps["Precompile"] == "cd /tmp/Inference\n/opt/juliapack/julia/bin/julia --startup-file=no --project=/tmp/Inference -e 'using Pkg; Pkg.precompile()'"
     assert steps["Fix source mtimes before precompiling"].startswith("find /root/.julia /tmp/Inference ")
 
 
@@ -296,6 +316,9 @@ def test_depot_filter(report: DepotReport, relpath: str, is_dir: bool, reason: s
 def test_registries_can_be_kept(report: DepotReport) -> None:
     drop = depot_filter(report, compiled="v1.10", project_name="Inference", keep_registries=True)
     assert drop("registries", True) is None and drop("registries/General.toml", False) is None
+    assert drop("registries/General/Registry.toml", False) is None and drop("registries/General/A/Abc/Package.toml", False) is None
+    # a git clone's history: hundreds of MB for General, and new bytes on every clone
+    assert drop("registries/General/.git", True) == "registry git history"
     assert drop("logs", True) == "logs"
 
 
@@ -408,7 +431,7 @@ def base_print(tmp_path: Path, cfg=None, **kwargs) -> str:
         {"names": dataclasses.replace(build_config(Path("/")).names, app="code")},
         {"codec": "gzip"},
         {"source_date_epoch": EPOCH + 1},
-        {"keep_registries": True},
+        {"keep_registries": False},
     ],
     ids=lambda change: next(iter(change)),
 )
@@ -690,3 +713,46 @@ def test_the_work_depot_drops_pkg_logs_at_every_build(tmp_path: Path) -> None:
     make_files(work.depot, {"logs/manifest_usage.toml": b"x" * 300, "packages/Foo/abc/src/Foo.jl": b"module Foo end"})
     works.prepare_work(work, key=key, fresh=False, reporter=RecordingReporter())
     assert not (work.depot / "logs").exists() and (work.depot / "packages/Foo/abc/src/Foo.jl").is_file()
+
+
+def test_compiled_caches_go_to_their_own_layer(tmp_path: Path) -> None:
+    depot = tmp_path / "depot"
+    make_files(depot, {
+        "packages/Foo/abc/src/Foo.jl": b"module Foo end",
+        "compiled/v1.10/Foo/x.ji": b"cache",
+        "compiled/v1.9/Foo/old.ji": b"old",
+        "compiled/v1.10/Gone/y.ji": b"gone",
+    })  # fmt: skip
+    report = DepotReport(frozenset({"packages/Foo/abc"}), frozenset({"Foo"}), frozenset({FOO}), frozenset())
+    without, only = depot_rules.split_compiled(depot_filter(report, compiled="v1.10", project_name="Inference", keep_registries=True))
+    sources = archive.collect(depot, prefix=".julia", drop=without)
+    caches = archive.collect(depot / "compiled", prefix=".julia/compiled", drop=only)
+    assert [e.arcname for e in sources.entries if e.kind == "file"] == [".julia/packages/Foo/abc/src/Foo.jl"]
+    assert [e.arcname for e in caches.entries if e.kind == "file"] == [".julia/compiled/v1.10/Foo/x.ji"]
+    assert set(caches.dropped) == {"caches of other Julia versions", "caches of packages not in the Manifest"}
+    assert set(sources.dropped) == {depot_rules.IN_COMPILED_LAYER}  # not pruned: packed beside
+
+
+def test_a_cache_kaggle_would_compile_again_fails_the_build_by_name(tmp_path: Path) -> None:
+    work = WorkDirs(tmp_path / "work")
+    work.root.mkdir()
+    plan_ = dataclasses.replace(BUILT_PLAN, layout=plans.layout_for("Inference"))
+    work.cache_report.write_text("checked\t3\nstale\tFoo\tpackage\nstale\tInference\tapp\n")
+    with pytest.raises(BuildFailed, match=r"2 of 3 would compile again on Kaggle \(no valid cache\): Foo, Inference \(your app\)"):
+        build._check_and_prune_caches(plan_, work, "Inference", "v1.11", RecordingReporter())
+
+
+def test_before_1_10_the_newest_cache_of_each_package_is_kept(tmp_path: Path) -> None:
+    work = WorkDirs(tmp_path / "work")
+    make_files(work.depot, {"compiled/v1.5/Foo/aaaa.ji": b"old", "compiled/v1.5/Foo/bbbb.ji": b"new"})
+    os.utime(work.depot / "compiled/v1.5/Foo/aaaa.ji", (EPOCH, EPOCH))
+    os.utime(work.depot / "compiled/v1.5/Foo/bbbb.ji", (EPOCH + 5, EPOCH + 5))
+    work.cache_report.write_text("skipped\tJulia 1.5.3 has no Base.isprecompiled (1.10+)\n")
+    reporter = RecordingReporter()
+    build._check_and_prune_caches(dataclasses.replace(BUILT_PLAN, layout=plans.layout_for("Inference")), work, "Inference", "v1.5", reporter)
+    assert sorted(p.name for p in (work.depot / "compiled/v1.5/Foo").iterdir()) == ["bbbb.ji"]
+    assert any("removed 1 stale cache file" in text for text in reporter.texts("info"))
+
+
+BUILT_PLAN = plans.BuildPlan(image="i", network="none", mounts=(), env=(), steps=(), layout=plans.layout_for("Inference"),
+                             julia_layer=None, codec="zstd", decompressor="zstd")  # fmt: skip

@@ -56,7 +56,7 @@ def test_build_defaults(tmp_path: Path) -> None:
     assert (cfg.julia, cfg.versions_url, cfg.julia_mirror, cfg.cpu_target, cfg.smoke, cfg.entry) == (None,) * 6
     assert (cfg.image, cfg.pull, cfg.network, cfg.codec) == (KAGGLE_GPU_IMAGE, "missing", "bridge", "auto")
     assert (cfg.registries, cfg.env, cfg.mounts, cfg.exclude, cfg.names) == ((), (), (), (), LayerNames())
-    assert (cfg.source_date_epoch, cfg.keep_registries, cfg.keep_container, cfg.fresh, cfg.verify) == (DEFAULT_SOURCE_DATE_EPOCH, False, False, False, True)
+    assert (cfg.source_date_epoch, cfg.keep_registries, cfg.keep_container, cfg.fresh, cfg.verify) == (DEFAULT_SOURCE_DATE_EPOCH, True, False, False, True)  # registries stay: offline Pkg.instantiate() needs one
 
 
 def test_cpu_picks_the_cpu_image_unless_an_image_is_given(tmp_path: Path) -> None:
@@ -113,15 +113,16 @@ def test_empty_flag_lists_do_not_count(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "field, toml_value, expected",
-    [("keep_registries", "true", True), ("keep_container", "true", True), ("fresh", "true", True), ("verify", "false", False),
+    [("prune_registries", "true", False), ("keep_container", "true", True), ("fresh", "true", True), ("verify", "false", False),
      ("entry", '"scripts/run.jl"', "scripts/run.jl"), ("exclude", '["data/", "*.csv"]', ("data/", "*.csv")),
      ("smoke", '"--n 2 \'a b\'"', ("--n", "2", "a b")), ("smoke", '["--n", "2"]', ("--n", "2")), ("smoke", '""', ()),
      ("env", '["A=1", "B=x=y"]', (("A", "1"), ("B", "x=y"))), ("env", '{ A = "1", B = "" }', (("A", "1"), ("B", ""))),
-     ("names", '{ julia = "jl", depot = "dep", app = "code" }', LayerNames("jl", "dep", "code")),
+     ("names", '{ julia = "jl", depot = "dep", compiled = "cc", app = "code" }', LayerNames("jl", "dep", "cc", "code")),
      ("names", '{ app = "code" }', LayerNames(app="code"))],
 )  # fmt: skip
 def test_build_fields_from_toml(tmp_path: Path, field: str, toml_value: str, expected) -> None:
-    assert getattr(build(tmp_path, toml=f"[build]\n{field} = {toml_value}\n"), field) == expected
+    attribute = {"prune_registries": "keep_registries"}.get(field, field)  # the setting says what the user does
+    assert getattr(build(tmp_path, toml=f"[build]\n{field} = {toml_value}\n"), attribute) == expected
 
 
 def test_top_level_keys_are_shared_and_the_section_wins(tmp_path: Path) -> None:
@@ -185,10 +186,10 @@ def test_juliapack_out_sets_the_output_folder(tmp_path: Path) -> None:
     "toml, where, hint",
     [
         ('[build]\njullia = "1.10"\n', "[build]", "did you mean 'julia'?"),
-        ('[build]\nkeep_registry = true\n', "[build]", "did you mean 'keep_registries'?"),
+        ('[build]\nprune_registry = true\n', "[build]", "did you mean 'prune_registries'?"),
         ('projcet = "."\n', "(top level)", "did you mean 'project'?"),
         ('[bulid]\njulia = "1.10"\n', "juliapack.toml", "did you mean 'build'?"),
-        ('[build]\nzzzzzz = 1\n', "[build]", "known fields: allow_secrets, codec, cpu, cpu_target, dist"),
+        ('[build]\nzzzzzz = 1\n', "[build]", "known fields: accelerator, allow_secrets, codec, cpu, cpu_target, cuda_local, dist"),
         ('[build]\nnames = { jula = "x" }\n', "field 'names'", "did you mean 'julia'?"),
     ],
 )

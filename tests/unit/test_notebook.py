@@ -22,7 +22,8 @@ from juliapack.workflow.lock import LayerFile, Layout
 from juliapack.notebook import Mounted, config_of, kernel_metadata, plan_notebook, render
 from tests.unit.helpers import EPOCH, make_lock, member, write_tarball
 
-ENV = {"JULIA_DEPOT_PATH": "/root/.julia:/tmp/Inference/.juliapack-depot:/usr/local/local/share/julia:/usr/local/share/julia",
+ENV = {"JULIA_DEPOT_PATH": "/root/.julia:/tmp/Inference/.juliapack-depot:/opt/juliapack/julia/local/share/julia:/opt/juliapack/julia/share/julia",
+       "JULIA_LOAD_PATH": "@:@stdlib",
        "JULIA_PKG_OFFLINE": "true", "JULIA_PKG_SERVER": "", "JULIA_NUM_THREADS": "auto"}  # fmt: skip
 
 
@@ -48,8 +49,8 @@ def test_the_config_document_for_zstd_layers(tmp_path: Path, model: Path) -> Non
     plan = planned(tmp_path, model="model.jld2", args="--input /kaggle/input/comp --k 'a b'")
     assert plan.config == {
         "layers": [
-            {"role": "julia", "dataset": "inference-julia", "file": "julia", "dest": "/usr/local",
-             "command": "tar -x -f {src} -C /usr/local --strip-components 1"},
+            {"role": "julia", "dataset": "inference-julia", "file": "julia", "dest": "/opt/juliapack/julia",
+             "command": "tar -x -f {src} -C /opt/juliapack/julia --strip-components 1"},
             {"role": "depot", "dataset": "inference-depot", "file": "dotjulia", "dest": "/root",
              "command": "zstd -d -c -q {src} | tar -x -C /root"},
             {"role": "app", "dataset": "inference-app", "file": "inference", "dest": "/tmp",
@@ -57,8 +58,9 @@ def test_the_config_document_for_zstd_layers(tmp_path: Path, model: Path) -> Non
         ],
         "model": {"dataset": "inference-model", "file": "model.jld2"},
         "env": ENV,
-        "command": ["julia", "-t", "auto", "--project=/tmp/Inference", "/tmp/Inference/src/Inference.jl",
-                    "--model", "{model}", "--input", "/kaggle/input/comp", "--k", "a b"],
+        "command": ["/opt/juliapack/julia/bin/julia", "--startup-file=no", "-t", "auto", "--project=/tmp/Inference",
+                    "/tmp/Inference/src/Inference.jl", "--model", "{model}", "--input", "/kaggle/input/comp", "--k", "a b"],
+        "julia": {"path": "/opt/juliapack/julia/bin/julia", "version": "1.10.5"},
         "submission": "/kaggle/working/submission.csv",
         "juliapack": {"build": "f" * 64, "accelerator": "none", "gpu": "", "gpus": 0},
     }  # fmt: skip
@@ -76,7 +78,7 @@ def test_the_unpack_command_follows_the_layers_codec(tmp_path: Path, codec: str,
     plan = planned(tmp_path, make_lock(codec=codec, decompressor=decompressor))
     layers = {layer["role"]: layer for layer in plan.config["layers"]}
     assert layers["depot"]["command"].startswith(command)
-    assert layers["julia"]["command"] == "tar -x -f {src} -C /usr/local --strip-components 1"
+    assert layers["julia"]["command"] == "tar -x -f {src} -C /opt/juliapack/julia --strip-components 1"
 
 
 def test_the_plan_names_datasets_mounts_and_places(tmp_path: Path, model: Path) -> None:
@@ -91,7 +93,7 @@ def test_the_plan_names_datasets_mounts_and_places(tmp_path: Path, model: Path) 
     )
     assert (plan.owner, plan.kernel_slug, plan.title, plan.code_file) == ("alice", "inference-submission", "Inference submission", "inference-submission.ipynb")
     assert (plan.project, plan.julia_version, plan.entry) == ("Inference", "1.10.5", "src/Inference.jl")
-    assert (plan.julia_prefix, plan.depot_parent, plan.app_parent) == ("/usr/local", "/root", "/tmp")
+    assert (plan.julia_prefix, plan.depot_parent, plan.app_parent) == ("/opt/juliapack/julia", "/root", "/tmp")
     assert (plan.competition, plan.accelerator.name, plan.public, plan.kernel_sources) == ("titanic", "p100", True, ("bob/features",))
     assert plan.config["juliapack"] == {"build": "f" * 64, "accelerator": "p100", "gpu": "P100", "gpus": 1}
     assert plan.model_source == model
@@ -113,7 +115,17 @@ def test_a_local_model_in_a_named_dataset(tmp_path: Path, model: Path) -> None:
 def test_without_a_model_the_command_has_no_model_flag(tmp_path: Path) -> None:
     plan = planned(tmp_path, args="--fast")
     assert plan.config["model"] is None and len(plan.dataset_refs) == 3
-    assert plan.config["command"] == ["julia", "-t", "auto", "--project=/tmp/Inference", "/tmp/Inference/src/Inference.jl", "--fast"]
+    assert plan.config["command"] == [
+        "/opt/juliapack/julia/bin/julia", "--startup-file=no", "-t", "auto", "--project=/tmp/Inference", "/tmp/Inference/src/Inference.jl", "--fast",
+    ]  # fmt: skip
+
+
+def test_a_package_with_main_runs_from_its_package_image(tmp_path: Path) -> None:
+    plan = planned(tmp_path, make_lock(entry_mode="package"), args="--fast")
+    assert plan.config["command"] == [
+        "/opt/juliapack/julia/bin/julia", "--startup-file=no", "-t", "auto", "--project=/tmp/Inference",
+        "-e", "using Inference; Inference.main(ARGS)", "--", "--fast",
+    ]  # fmt: skip
 
 
 def test_the_model_flag_and_the_submission_path_are_settings(tmp_path: Path, model: Path) -> None:
@@ -285,6 +297,9 @@ out.write_text(f"id,pred\\n1,{len(model.read_bytes())}\\n")
 '''
 
 
+FAKE_JULIA = b'#!/bin/sh\necho "julia version 1.10.5"\n'
+
+
 @dataclasses.dataclass
 class Kaggle:
     root: Path
@@ -294,19 +309,23 @@ class Kaggle:
 
 
 def fake_kaggle(tmp_path: Path, codec: str, decompressor: str) -> Kaggle:
-    """dist/ with three real layers whose destinations are temp folders, attached under a temp /kaggle/input."""
+    """dist/ with four real layers whose destinations are temp folders, attached under a temp /kaggle/input."""
     root = tmp_path / "kaggle"
     dist = tmp_path / "dist"
     dist.mkdir()
     julia = write_tarball(dist / "julia", [member("julia-1.10.5", "dir"), member("julia-1.10.5/bin", "dir"),
-                                           member("julia-1.10.5/bin/julia", data=b"#!/bin/sh\n", mode=0o755)], codec="gzip")  # fmt: skip
+                                           member("julia-1.10.5/bin/julia", data=FAKE_JULIA, mode=0o755)], codec="gzip")  # fmt: skip
     depot_src = tmp_path / "src-depot"
     (depot_src / "packages" / "Foo").mkdir(parents=True)
     (depot_src / "packages" / "Foo" / "Foo.jl").write_text("module Foo end\n")
+    compiled_src = tmp_path / "src-compiled"
+    (compiled_src / "v1.10" / "Foo").mkdir(parents=True)
+    (compiled_src / "v1.10" / "Foo" / "abc.ji").write_bytes(b"cache")
     app_src = tmp_path / "src-app"
     (app_src / "src").mkdir(parents=True)
     (app_src / "src" / "Inference.jl").write_text(ENTRY)
     depot, _ = archive.pack_tree(depot_src, dist / "dotjulia", codec=codec, mtime=EPOCH, prefix=".julia")
+    compiled, _ = archive.pack_tree(compiled_src, dist / "compiled", codec=codec, mtime=EPOCH, prefix=".julia/compiled")
     app, _ = archive.pack_tree(app_src, dist / "inference", codec=codec, mtime=EPOCH, prefix="Inference")
     places = {role: root / folder for role, folder in (("julia", "usr/local"), ("depot", "root"), ("app", "tmp"))}
     layout = Layout(julia_prefix=str(places["julia"]), depot=str(places["depot"] / ".julia"), app_dir=str(places["app"] / "Inference"),
@@ -314,11 +333,12 @@ def fake_kaggle(tmp_path: Path, codec: str, decompressor: str) -> Kaggle:
     layers = (
         LayerFile("julia", "julia", "0" * 64, julia.stat().st_size, "gzip", "tar", str(places["julia"]), strip_components=1),
         LayerFile("depot", "dotjulia", depot.sha256, depot.size, codec, decompressor, str(places["depot"])),
+        LayerFile("compiled", "compiled", compiled.sha256, compiled.size, codec, decompressor, str(places["depot"])),
         LayerFile("app", "inference", app.sha256, app.size, codec, decompressor, str(places["app"])),
     )
     lock = make_lock(layers=layers, layout=layout, codec=codec)
     attached = root / "input"
-    for slug, name in (("inference-julia", "julia"), ("inference-depot", "dotjulia"), ("inference-app", "inference")):
+    for slug, name in (("inference-julia", "julia"), ("inference-depot", "dotjulia"), ("inference-compiled", "compiled"), ("inference-app", "inference")):
         (attached / slug).mkdir(parents=True)
         shutil.copyfile(dist / name, attached / slug / name)
     (attached / "datasets" / "alice" / "inference-model").mkdir(parents=True)  # nested, as Kaggle mounts some datasets
@@ -335,10 +355,10 @@ def run_cells(notebook, kaggle: Kaggle, *, command=None, stop_before: str | None
         if stop_before and stop_before in cell.source:
             break
         if 'CONFIG["command"]' in cell.source:  # the cell that runs Julia
-            app_dir = kaggle.lock.layout.app_dir
-            julia = ["julia", "-t", "auto", f"--project={app_dir}"]
-            assert namespace["CONFIG"]["command"][:4] == julia
-            namespace["CONFIG"]["command"][:4] = command or [sys.executable]
+            layout = kaggle.lock.layout
+            julia = [f"{layout.julia_prefix}/bin/julia", "--startup-file=no", "-t", "auto", f"--project={layout.app_dir}"]
+            assert namespace["CONFIG"]["command"][:5] == julia
+            namespace["CONFIG"]["command"][:5] = command or [sys.executable]
         with warnings.catch_warnings():
             # the last cell reads the submission through an unclosed open(): harmless in a notebook
             warnings.simplefilter("ignore", ResourceWarning)
@@ -367,10 +387,12 @@ def test_the_notebook_unpacks_the_layers_sets_the_environment_and_runs_the_entry
     run_cells(notebook, kaggle)
 
     out = capfd.readouterr().out
-    assert (kaggle.root / "usr/local/bin/julia").read_bytes() == b"#!/bin/sh\n"  # stripped one component
+    assert (kaggle.root / "usr/local/bin/julia").read_bytes() == FAKE_JULIA  # stripped one component
+    assert f"juliapack: julia version 1.10.5 at {kaggle.root / 'usr/local/bin/julia'}" in out  # the unpacked one, checked
     assert (kaggle.root / "root/.julia/packages/Foo/Foo.jl").read_text() == "module Foo end\n"
+    assert (kaggle.root / "root/.julia/compiled/v1.10/Foo/abc.ji").read_bytes() == b"cache"  # the compiled layer, beside it
     assert (kaggle.root / "tmp/Inference/src/Inference.jl").read_text() == ENTRY
-    for role in ("julia", "depot", "app"):
+    for role in ("julia", "depot", "compiled", "app"):
         assert f"juliapack: unpacked {role} in " in out
     assert "JULIA_PKG_OFFLINE=true" in out and f"JULIA_DEPOT_PATH={':'.join(kaggle.lock.layout.depot_path)}" in out
     assert f"entry sees depot {kaggle.root / 'root/.julia'}" in out

@@ -9,7 +9,7 @@ import pytest
 
 from juliapack.errors import ExitCode, ProjectError, SecretsFound
 from juliapack.julia_version import version_spec as V
-from juliapack.project import Package, app_files, entry_point, manifest_path, read_project
+from juliapack.project import Package, app_files, entry_point, manifest_path, read_project, staged_from_outside, staged_manifest_name
 from tests.unit.helpers import UUIDS, fake_token, manifest_v2, write_project
 
 FOO, BAR, BAZ = UUIDS["Foo"], UUIDS["Bar"], UUIDS["Baz"]
@@ -331,3 +331,27 @@ def test_a_symlink_to_a_folder_does_not_crash(project) -> None:
     except ProjectError:
         return  # refusing it with a message is acceptable too
     assert "assets/a.txt" in result.files
+
+
+def test_a_workspace_member_reads_the_manifest_at_the_workspace_root(tmp_path: Path) -> None:
+    root = tmp_path / "mono"
+    root.mkdir()
+    (root / "Project.toml").write_text('[workspace]\nprojects = ["apps/Inference", "tools"]\n')
+    (root / "Manifest.toml").write_text(manifest_v2({"Foo": (FOO, ())}, julia_version="1.12.0"))
+    member = write_project(root / "apps" / "Inference", manifest="")
+    (member / "Manifest.toml").unlink()
+    project = read_project(member)
+    assert project.manifest_file == root / "Manifest.toml" and project.manifest_julia_version == "1.12.0"
+    assert staged_from_outside(project) == {"Manifest.toml": root / "Manifest.toml"} and staged_manifest_name(project) == "Manifest.toml"
+    outsider = write_project(root / "elsewhere", manifest="")  # under the root, but not a member
+    (outsider / "Manifest.toml").unlink()
+    with pytest.raises(ProjectError, match="has no Manifest.toml"):
+        read_project(outsider)
+
+
+def test_a_versioned_julia_manifest_comes_first(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "Inference")
+    for name in ("JuliaManifest-v1.11.toml", "Manifest-v1.11.toml"):
+        (root / name).write_text((root / "Manifest.toml").read_text())
+    assert manifest_path(root, V("1.11.2")).name == "JuliaManifest-v1.11.toml"
+    assert staged_manifest_name(read_project(root, julia_version=V("1.11.2"))) == "JuliaManifest-v1.11.toml"

@@ -301,6 +301,7 @@ def test_depot_kind_with_and_without_the_prefix(depot_path: str, kind: str, pref
         (".julia/packages/X/abc/src/X.jl", "depot", ".julia/packages/X/abc/src/X.jl", THIRD_PARTY),
         ("packages/X/abc/src/X.jl", "depot", ".julia/packages/X/abc/src/X.jl", THIRD_PARTY),
         ("./.julia/config/startup.jl", "depot", ".julia/config/startup.jl", OWN),
+        (".julia/compiled/v1.10/X/a.ji", "compiled", ".julia/compiled/v1.10/X/a.ji", THIRD_PARTY),
         ("Inference/src/Inference.jl", "app", "src/Inference.jl", OWN),
         ("Inference/.juliapack-depot/compiled/v1.10/Inference/a.ji", "app", ".juliapack-depot/compiled/v1.10/Inference/a.ji", OWN),
         ("julia-1.10.5/share/julia/stdlib/v1.10/Pkg/src/Pkg.jl", "julia", "share/julia/stdlib/v1.10/Pkg/src/Pkg.jl", THIRD_PARTY),
