@@ -289,7 +289,7 @@ class JuliaWorker:
         """The worker is unusable: kill it (if it still runs) and raise one line saying why."""
         if self._proc.process.poll() is None:
             try:
-                self._proc.process.wait(timeout=2.0)  # it may be exiting on its own: keep its exit code
+                self._proc.process.wait(timeout=0.5)  # it may be exiting on its own: keep its exit code
             except subprocess.TimeoutExpired:
                 self._proc.kill()
         where = f"on batch {batch}" if batch else "before READY"

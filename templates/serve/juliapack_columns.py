@@ -6,11 +6,12 @@ Each library is imported only when a value of it is seen (or an answer is built 
 from __future__ import annotations
 
 import datetime
+import functools
 import struct
 
 from juliapack_wire import (
-    BOOL, COLUMN, DATE, DATETIME, F64, I64, LIST, MATRIX, NOTHING, NULL, SCALAR, STRING, TABLE, U32_, WIRE_DTYPES,
-    Column, column_chunks, numpy_codes,
+    BOOL, COLUMN, DATE, DATETIME, F32, F64, I8, I16, I32, I64, LIST, MATRIX, NOTHING, NULL, SCALAR, STRING, TABLE,
+    U8, U16, U32, U64, COUNT, WIRE_DTYPES, Column, column_chunks, numpy_codes,
 )
 
 EPOCH_DATE = datetime.date(1970, 1, 1)
@@ -34,7 +35,7 @@ def value_chunks(value, out: list) -> None:
     if value is None:
         out.append(bytes([NOTHING]))
     elif isinstance(value, (list, tuple)):
-        out += [bytes([LIST]), U32_.pack(len(value))]
+        out += [bytes([LIST]), COUNT.pack(len(value))]
         for item in value:
             value_chunks(item, out)
     elif (library := library_of(value)) is not None:
@@ -161,7 +162,22 @@ def polars_columns(value):
     return [polars_column(series) for series in value.get_columns()]
 
 
+@functools.lru_cache(maxsize=None)
+def polars_codes() -> dict:
+    """polars dtype class name -> wire type code, for the types whose to_numpy() is the wire data. (Keyed by
+    name: hashing polars' dtype classes runs Python code, a cost paid per column.)"""
+    return {"Float64": F64, "Float32": F32, "Int64": I64, "Int32": I32, "Int16": I16, "Int8": I8,
+            "UInt64": U64, "UInt32": U32, "UInt16": U16, "UInt8": U8, "Boolean": BOOL}
+
+
 def polars_column(series) -> Column:
+    code = polars_codes().get(type(series.dtype).__name__)
+    if code is not None and not series.null_count():  # the hot path: a plain numeric column
+        return Column(series.name, code, series.len(), values=series.to_numpy())
+    return polars_other_column(series, code)
+
+
+def polars_other_column(series, code) -> Column:
     import polars as pl
 
     dtype, name, n = series.dtype, series.name, series.len()
@@ -176,17 +192,11 @@ def polars_column(series) -> Column:
         code, series = DATE, series.to_physical()
     elif isinstance(dtype, pl.Datetime):
         code, series = DATETIME, series.dt.cast_time_unit("ms").to_physical()
-    elif dtype.is_numeric() or dtype == pl.Boolean:
-        code = None
-    else:
+    elif code is None:
         raise TypeError(f"column {name!r} has polars dtype {dtype}: {UNSUPPORTED}; convert it in a Python wrapper around predict")
     if valid is not None:
         series = series.fill_null(False if dtype == pl.Boolean else 0)
-    values = series.to_numpy()
-    code = code or numpy_codes().get(values.dtype.newbyteorder("="))
-    if code is None:
-        raise TypeError(f"column {name!r} has polars dtype {dtype}: {UNSUPPORTED}")
-    return Column(name, code, n, values=values, valid=valid)
+    return Column(name, code, n, values=series.to_numpy(), valid=valid)
 
 
 def polars_strings(series, valid) -> Column:

@@ -48,7 +48,7 @@ WIRE_DTYPES = {
     U64: "<u8", U32: "<u4", U16: "<u2", U8: "u1", BOOL: "?", DATE: "<i4", DATETIME: "<i8",
 }
 COLUMN_HEAD = struct.Struct("<BBQ")
-U16, U32_, U64_ = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
+NAME_LENGTH, COUNT, BATCH = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
 
 
 class WireError(RuntimeError):
@@ -76,6 +76,14 @@ def numpy_codes() -> dict:
     return {np.dtype(dtype).newbyteorder("="): code for code, dtype in WIRE_DTYPES.items() if code not in (DATE, DATETIME)}
 
 
+@functools.lru_cache(maxsize=None)
+def wire_dtypes() -> dict:
+    """wire type code -> numpy dtype of its data."""
+    import numpy as np
+
+    return {code: np.dtype(dtype) for code, dtype in WIRE_DTYPES.items()}
+
+
 # --- frames ---------------------------------------------------------------------------------------
 
 
@@ -97,7 +105,7 @@ def request(batch: int, args: tuple) -> bytes:
     """The REQUEST frame for one predict call."""
     from juliapack_columns import value_chunks
 
-    chunks = [U64_.pack(batch), U32_.pack(len(args))]
+    chunks = [BATCH.pack(batch), COUNT.pack(len(args))]
     for arg in args:
         value_chunks(arg, chunks)
     return frame(REQUEST, chunks)
@@ -112,13 +120,16 @@ def column_chunks(column: Column, out: list) -> None:
 
     name = column.name.encode()
     flags = 0 if column.valid is None else 1
-    out += [U16.pack(len(name)), name, COLUMN_HEAD.pack(column.code, flags, column.length)]
+    out += [NAME_LENGTH.pack(len(name)), name, COLUMN_HEAD.pack(column.code, flags, column.length)]
     if column.valid is not None:
         out.append(np.ascontiguousarray(column.valid, dtype=np.bool_).data)
     if column.code == STRING:
         out += [np.ascontiguousarray(column.offsets, dtype="<i8").data, column.data]
     elif column.code != NULL:
-        out.append(np.ascontiguousarray(column.values, dtype=WIRE_DTYPES[column.code]).data)
+        values, dtype = column.values, wire_dtypes()[column.code]
+        if values.dtype is not dtype and values.dtype != dtype or not values.flags.c_contiguous:
+            values = np.ascontiguousarray(values, dtype=dtype)
+        out.append(values.data)
 
 
 # --- decoding -------------------------------------------------------------------------------------
@@ -153,7 +164,7 @@ class Reader:
 
 
 def read_column(reader: Reader) -> Column:
-    (name_length,) = reader.unpack(U16)
+    (name_length,) = reader.unpack(NAME_LENGTH)
     name = bytes(reader.take(name_length)).decode()
     code, flags, length = reader.unpack(COLUMN_HEAD)
     if code not in TYPE_NAMES:
@@ -212,7 +223,7 @@ def read_answer(reader: Reader, library: str):
 def parse_result(body, library: str) -> tuple[int, Any]:
     """(batch, answer) of a RESULT body."""
     reader = Reader(body)
-    (batch,) = reader.unpack(U64_)
+    (batch,) = reader.unpack(BATCH)
     answer = read_answer(reader, library)
     reader.done()
     return batch, answer
@@ -221,12 +232,12 @@ def parse_result(body, library: str) -> tuple[int, Any]:
 def parse_error(body) -> tuple[int, str]:
     """(batch, one-line message) of an ERROR body."""
     reader = Reader(body)
-    (batch,) = reader.unpack(U64_)
+    (batch,) = reader.unpack(BATCH)
     return batch, bytes(reader.take(len(reader.body) - reader.pos)).decode(errors="replace")
 
 
 def parse_ready(body) -> tuple[int, str]:
     """(protocol, Julia version) of a READY body."""
     reader = Reader(body)
-    (protocol,) = reader.unpack(U32_)
+    (protocol,) = reader.unpack(COUNT)
     return protocol, bytes(reader.take(len(reader.body) - reader.pos)).decode(errors="replace")
