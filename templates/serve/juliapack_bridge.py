@@ -212,9 +212,10 @@ class JuliaWorker:
         if self.julia_version is not None:
             return
         kind, body = self._read_frame(None, 0)
-        if kind == ERROR:
+        if kind == ERROR:  # loading the app failed; the worker exits after saying why
             message = "JuliaError: " + parse_error(body)[1]
             self._failure = message
+            self._reap()
             raise JuliaError(message)
         if kind != READY:
             self._fail(0, f"sent a {FRAME_KINDS[kind]} frame before READY", WireError)
@@ -285,13 +286,16 @@ class JuliaWorker:
         self._failure = message + " and was killed"
         raise TimeoutError(message)
 
+    def _reap(self, wait: float = SHUTDOWN_WAIT) -> None:
+        """Let a worker that is exiting on its own finish (its exit code says why), else kill it."""
+        try:
+            self._proc.process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+
     def _fail(self, batch: int, what: str, kind=WorkerDied):
         """The worker is unusable: kill it (if it still runs) and raise one line saying why."""
-        if self._proc.process.poll() is None:
-            try:
-                self._proc.process.wait(timeout=0.5)  # it may be exiting on its own: keep its exit code
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
+        self._reap(wait=0.5)
         where = f"on batch {batch}" if batch else "before READY"
         tail = self._stderr.tail()
         message = f"julia worker {what} {where}; it {exit_description(self.returncode)}"
