@@ -114,22 +114,38 @@ def request(batch: int, args: tuple) -> bytes:
 # --- encoding columns -----------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
+def name_field(name: str) -> bytes:
+    """A column name's wire field; the same names come with every batch."""
+    data = name.encode()
+    return NAME_LENGTH.pack(len(data)) + data
+
+
+def plain_column_chunks(name: str, code: int, values, out: list) -> None:
+    """Append a fixed-width column without nulls, straight from its numpy values."""
+    dtype = wire_dtypes()[code]
+    if values.dtype is not dtype and values.dtype != dtype or not values.flags.c_contiguous:
+        import numpy as np
+
+        values = np.ascontiguousarray(values, dtype=dtype)
+    out += [name_field(name), COLUMN_HEAD.pack(code, 0, len(values)), values.data]
+
+
 def column_chunks(column: Column, out: list) -> None:
     """Append the wire form of a column (without a tag) to out."""
     import numpy as np
 
-    name = column.name.encode()
+    if column.valid is None and column.code not in (NULL, STRING):
+        plain_column_chunks(column.name, column.code, column.values, out)
+        return
     flags = 0 if column.valid is None else 1
-    out += [NAME_LENGTH.pack(len(name)), name, COLUMN_HEAD.pack(column.code, flags, column.length)]
+    out += [name_field(column.name), COLUMN_HEAD.pack(column.code, flags, column.length)]
     if column.valid is not None:
         out.append(np.ascontiguousarray(column.valid, dtype=np.bool_).data)
     if column.code == STRING:
         out += [np.ascontiguousarray(column.offsets, dtype="<i8").data, column.data]
     elif column.code != NULL:
-        values, dtype = column.values, wire_dtypes()[column.code]
-        if values.dtype is not dtype and values.dtype != dtype or not values.flags.c_contiguous:
-            values = np.ascontiguousarray(values, dtype=dtype)
-        out.append(values.data)
+        out.append(np.ascontiguousarray(column.values, dtype=wire_dtypes()[column.code]).data)
 
 
 # --- decoding -------------------------------------------------------------------------------------

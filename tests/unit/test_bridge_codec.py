@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import struct
+import sys
 import time
 
 import numpy as np
@@ -52,6 +53,31 @@ def test_a_polars_frame_of_every_type_with_nulls_comes_back_equal():
     answer = round_trip(frame)
     assert answer.schema == frame.schema
     assert answer.equals(frame)
+
+
+def test_without_pyarrow_polars_alone_encodes_the_same_bytes(monkeypatch):
+    frame = pl.DataFrame(EVERY_TYPE)
+    with_arrow: list = []
+    value_chunks(frame, with_arrow)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now raises ImportError
+    without: list = []
+    value_chunks(frame, without)
+    assert round_trip(frame).equals(frame)
+    assert masked_nulls(b"".join(with_arrow)) == masked_nulls(b"".join(without))
+
+
+def masked_nulls(encoded: bytes) -> list:
+    """The decoded columns with the (unspecified) bytes under nulls left out."""
+    reader = wire.Reader(encoded)
+    reader.take(13)  # TABLE tag, column and row counts
+    columns = []
+    for _ in range(len(EVERY_TYPE)):
+        column = wire.read_column(reader)
+        keep = np.ones(column.length, dtype=bool) if column.valid is None else column.valid
+        values = None if column.values is None else column.values[keep].tolist()
+        strings = None if column.offsets is None else [bytes(column.data[a:b]) for a, b, k in zip(column.offsets[:-1], column.offsets[1:], keep) if k]
+        columns.append((column.name, column.code, keep.tolist(), values, strings))
+    return columns
 
 
 def test_datetimes_travel_in_milliseconds_and_categoricals_as_strings():
