@@ -317,10 +317,13 @@ function serve(ch::Pipes, app::Module)
     end
 end
 
-function load_app(name::String, args::Vector{String})
-    Core.eval(Main, Expr(:import, Expr(:., Symbol(name))))
-    app = getfield(Main, Symbol(name))
-    isdefined(app, :predict) || error("module $name defines no `predict` function: define predict(args...) in it")
+"""Import the app module. Each statement of a :toplevel expression runs in the newest world, so the
+module's bindings are visible to what comes after (Julia 1.12 gives bindings world ages too)."""
+import_app(name::String) = Core.eval(Main, Expr(:toplevel, Expr(:import, Expr(:., Symbol(name))), Symbol(name)))
+
+"""setup(args) and warmup(), when the app defines them; run through invokelatest, in the world after the import."""
+function start_app(app::Module, args::Vector{String})
+    isdefined(app, :predict) || error("module $(nameof(app)) defines no `predict` function: define predict(args...) in it")
     isdefined(app, :setup) && Base.invokelatest(getfield(app, :setup), args)
     isdefined(app, :warmup) && Base.invokelatest(getfield(app, :warmup))
     return app
@@ -350,7 +353,7 @@ function main(argv)
     ch = Pipes(pipe_stream(parse(Int, options["--request-fd"])), pipe_stream(parse(Int, options["--reply-fd"])),
                UInt8[], IOBuffer())
     app = try
-        load_app(options["--module"], args)
+        Base.invokelatest(start_app, import_app(options["--module"]), args)
     catch e
         send_error(ch, 0, e, catch_backtrace(), "loading $(options["--module"])")
         exit(1)
