@@ -76,33 +76,37 @@ def array_chunks(array, out: list) -> None:
                         "or 2-D numeric arrays; convert it in a Python wrapper around predict")
 
 
-def scalar_code_and_values(value):
-    """(wire type code, one-element numpy array or None) of a Python or numpy scalar."""
-    import numpy as np
-
-    if isinstance(value, (bool, np.bool_)):
-        return BOOL, np.array([value], dtype=np.bool_)
+def python_scalar(value) -> tuple[int, bytes] | None:
+    """(wire type code, value bytes) of a Python bool, int, float, date or datetime; None for others."""
+    if isinstance(value, bool):
+        return BOOL, bytes([value])
     if isinstance(value, int):
-        return I64, np.array([value], dtype="<i8")
+        if not -(2**63) <= value < 2**63:
+            raise TypeError(f"predict argument {value} does not fit Julia's Int64; pass it as a float or a string")
+        return I64, struct.pack("<q", value)
     if isinstance(value, float):
-        return F64, np.array([value], dtype="<f8")
-    if isinstance(value, np.generic) and value.dtype.newbyteorder("=") in numpy_codes():
-        return numpy_codes()[value.dtype.newbyteorder("=")], np.array([value])
+        return F64, struct.pack("<d", value)
     if isinstance(value, datetime.datetime):
-        return DATETIME, np.array([milliseconds(value)], dtype="<i8")
+        return DATETIME, struct.pack("<q", milliseconds(value))
     if isinstance(value, datetime.date):
-        return DATE, np.array([(value - EPOCH_DATE).days], dtype="<i4")
-    raise TypeError(f"predict argument of type {type(value).__module__}.{type(value).__qualname__}: {UNSUPPORTED}; "
-                    "convert it in a Python wrapper around predict")
+        return DATE, struct.pack("<i", (value - EPOCH_DATE).days)
+    return None
 
 
 def scalar_chunks(value, out: list) -> None:
+    """A scalar argument; numpy is imported only for numpy scalars."""
     if isinstance(value, str):
         data = value.encode()
         out += [bytes([SCALAR, STRING]), struct.pack("<qq", 0, len(data)), data]
         return
-    code, values = scalar_code_and_values(value)
-    out += [bytes([SCALAR, code]), values.astype(WIRE_DTYPES[code]).data]
+    encoded = python_scalar(value)
+    if encoded is None and type(value).__module__ == "numpy" and getattr(value, "dtype", None) is not None:
+        code = numpy_codes().get(value.dtype.newbyteorder("="))
+        encoded = None if code is None else (code, value.astype(WIRE_DTYPES[code]).tobytes())
+    if encoded is None:
+        raise TypeError(f"predict argument of type {type(value).__module__}.{type(value).__qualname__}: {UNSUPPORTED}; "
+                        "convert it in a Python wrapper around predict")
+    out += [bytes([SCALAR, encoded[0]]), encoded[1]]
 
 
 def milliseconds(moment: datetime.datetime) -> int:

@@ -196,18 +196,25 @@ def read_column(reader: Reader) -> Column:
     return column
 
 
+SCALAR_FORMATS = {code: struct.Struct(fmt) for code, fmt in {
+    F64: "<d", F32: "<f", I64: "<q", I32: "<i", I16: "<h", I8: "<b", U64: "<Q", U32: "<I", U16: "<H", U8: "<B",
+    BOOL: "<?", DATE: "<i", DATETIME: "<q",
+}.items()}
+
+
 def read_scalar(reader: Reader):
+    """A scalar answer as a Python value (no numpy needed)."""
     import datetime
 
     (code,) = reader.unpack(struct.Struct("<B"))
     if code == NULL:
         return None
     if code == STRING:
-        start, end = reader.array("<i8", 2)
-        return bytes(reader.take(int(end - start))).decode()
-    if code not in WIRE_DTYPES:
+        start, end = reader.unpack(struct.Struct("<qq"))
+        return bytes(reader.take(end - start)).decode()
+    if code not in SCALAR_FORMATS:
         raise WireError(f"scalar of unknown type code {code}")
-    value = reader.array(WIRE_DTYPES[code], 1)[0].item()
+    (value,) = reader.unpack(SCALAR_FORMATS[code])
     if code == DATE:
         return datetime.date(1970, 1, 1) + datetime.timedelta(days=value)
     if code == DATETIME:

@@ -40,6 +40,8 @@ if mode == "garbled-ready":
     os.write(reply, b"NOPE" + bytes(12))
     time.sleep(60)
 frame(2, struct.pack("<I", 1) + b"1.99.0-fake")
+if mode == "deaf":  # like a Julia still busy in setup: it does not see its request pipe close
+    time.sleep(60)
 wait_request()
 if mode == "garbled":
     os.write(reply, b"XXXX" + bytes(12))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import os
 import struct
+import subprocess
 import sys
 import time
 
@@ -310,3 +312,34 @@ def test_the_competition_folder_is_found_under_the_input_root(tmp_path):
     (tmp_path / "competitions" / "other" / "kaggle_evaluation").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="found several"):
         bridge.find_competition_dir(tmp_path)
+
+
+def test_scalar_calls_need_no_data_library(tmp_path):
+    script = f"""
+import struct, sys
+sys.path.insert(0, {str(bridge.WORKER_SCRIPT.parent)!r})
+import juliapack_wire as wire
+wire.request(1, (1, 2.5, "x", None, True, [3, "y"]))
+answer = wire.parse_result(struct.pack("<Q", 1) + bytes([wire.SCALAR, wire.F32]) + struct.pack("<f", 0.5), "polars")
+print(answer, sorted(name for name in ("numpy", "polars", "pandas", "pyarrow") if name in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "(1, 0.5) []"
+
+
+def test_the_worker_ends_when_the_interpreter_exits(tmp_path):
+    julia = fake_julia(tmp_path)
+    script = f"""
+import sys
+sys.path.insert(0, {str(bridge.WORKER_SCRIPT.parent)!r})
+import juliapack_bridge
+worker = juliapack_bridge.start_worker({str(julia)!r}, project=".", module="Fake", env={{"FAKE_MODE": "deaf"}})
+worker.wait_ready()
+print(worker.pid, flush=True)
+"""  # no close(): at exit the finalizer closes the pipe, waits 5 s for the deaf worker, then terminates it
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert 5 <= time.monotonic() - started < 15
+    pid = int(result.stdout.strip())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
