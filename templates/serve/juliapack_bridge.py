@@ -45,7 +45,7 @@ class WorkerDied(RuntimeError):
     """The Julia worker exited, was killed, or broke the wire format; the message names the exit code."""
 
 
-def start_worker(julia, *, project, module, args=(), env=None, deadline=DEFAULT_DEADLINE, freeze_gc=True, script=WORKER_SCRIPT, cwd=None):
+def start_worker(julia, *, project, module, args=(), env=None, deadline=DEFAULT_DEADLINE, freeze_gc=True, script=WORKER_SCRIPT):
     """Start the Julia worker in the background and return it at once (a JuliaWorker).
 
     julia: the ABSOLUTE path of the julia binary to run (never one found on PATH); project: the app's
@@ -65,7 +65,7 @@ def start_worker(julia, *, project, module, args=(), env=None, deadline=DEFAULT_
     try:
         process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env={**os.environ, **(env or {})}, cwd=cwd, pass_fds=(request_read, reply_write), start_new_session=True,
+            env={**os.environ, **(env or {})}, pass_fds=(request_read, reply_write), start_new_session=True,
         )
     finally:
         os.close(request_read)

@@ -35,7 +35,7 @@ MAGIC = b"JPB1"
 HEADER = struct.Struct("<4sB3xQ")
 REQUEST, READY, RESULT, ERROR = 1, 2, 3, 4
 FRAME_KINDS = {REQUEST: "REQUEST", READY: "READY", RESULT: "RESULT", ERROR: "ERROR"}
-MAX_BODY = 1 << 40  # a header claiming more than 1 TiB is garbled, not a big batch
+MAX_BODY = 1 << 34  # a header claiming more than 16 GiB is garbled, not a big batch
 
 NOTHING, SCALAR, COLUMN, TABLE, LIST, MATRIX = range(6)
 NULL, F64, F32, I64, I32, I16, I8, U64, U32, U16, U8, BOOL, STRING, DATE, DATETIME = range(15)

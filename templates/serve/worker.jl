@@ -40,6 +40,7 @@ end
 
 function read_strings(io, n)
     offsets = read_fixed(io, Int64, n + 1)
+    offsets[1] == 0 && issorted(offsets) || throw(WireError("string offsets do not start at 0 and rise"))
     data = read_fixed(io, UInt8, offsets[end])
     strings = Vector{String}(undef, n)
     GC.@preserve data for i in 1:n
@@ -245,49 +246,49 @@ mutable struct Pipes
     reply::IOBuffer
 end
 
-function send_frame(ch::Pipes, kind::UInt8)
-    n = position(ch.reply)
-    write(ch.output, MAGIC, kind, 0x00, 0x00, 0x00, htol(UInt64(n)))
-    GC.@preserve ch unsafe_write(ch.output, pointer(ch.reply.data), n)
-    flush(ch.output)
-    seekstart(ch.reply)
-    truncate(ch.reply, 0)
+function send_frame(pipes::Pipes, kind::UInt8)
+    n = position(pipes.reply)
+    write(pipes.output, MAGIC, kind, 0x00, 0x00, 0x00, htol(UInt64(n)))
+    GC.@preserve pipes unsafe_write(pipes.output, pointer(pipes.reply.data), n)
+    flush(pipes.output)
+    seekstart(pipes.reply)
+    truncate(pipes.reply, 0)
 end
 
 """The next request's body, or `nothing` at EOF (Python closed the pipe: time to exit)."""
-function next_request(ch::Pipes)
-    eof(ch.input) && return nothing
-    header = read(ch.input, 16)
+function next_request(pipes::Pipes)
+    eof(pipes.input) && return nothing
+    header = read(pipes.input, 16)
     length(header) == 16 || throw(WireError("short frame header ($(length(header)) bytes)"))
     header[1:4] == MAGIC && header[5] == FRAME_REQUEST || throw(WireError("garbled frame header $(header)"))
     n = Int(ltoh(reinterpret(UInt64, header[9:16])[1]))
-    resize!(ch.body, n)
-    read!(ch.input, ch.body)
-    return IOBuffer(ch.body)
+    resize!(pipes.body, n)
+    read!(pipes.input, pipes.body)
+    return IOBuffer(pipes.body)
 end
 
 """One line: `<type>: <message> (in <stage>)`, at most MAX_MESSAGE characters."""
 function one_line(e, stage)
     message = replace(sprint(showerror, e), r"\s*\n\s*" => " ")
-    type = string(nameof(typeof(e)))
-    text = startswith(message, type * ":") ? message : string(type, ": ", message)
+    kind = string(nameof(typeof(e)))
+    text = startswith(message, kind * ":") ? message : string(kind, ": ", message)
     length(text) > MAX_MESSAGE && (text = first(text, MAX_MESSAGE) * " …")
     return string(text, " (in ", stage, ")")
 end
 
-function send_error(ch::Pipes, batch, e, backtrace, stage)
+function send_error(pipes::Pipes, batch, e, backtrace, stage)
     println(stderr, "juliapack worker: error in $stage:")
     showerror(stderr, e, backtrace)
     println(stderr)
     flush(stderr)
-    write_le(ch.reply, UInt64(batch))
-    write(ch.reply, one_line(e, stage))
-    send_frame(ch, FRAME_ERROR)
+    write_le(pipes.reply, UInt64(batch))
+    write(pipes.reply, one_line(e, stage))
+    send_frame(pipes, FRAME_ERROR)
 end
 
 # --- the loop ---------------------------------------------------------------------------------------
 
-function answer_request(ch::Pipes, app::Module, body::IOBuffer)
+function answer_request(pipes::Pipes, app::Module, body::IOBuffer)
     batch = read_le(body, UInt64)
     args = Any[read_value(body) for _ in 1:Int(read_le(body, UInt32))]
     bytesavailable(body) == 0 || throw(WireError("request frame has $(bytesavailable(body)) bytes left over"))
@@ -295,25 +296,25 @@ function answer_request(ch::Pipes, app::Module, body::IOBuffer)
     answer = try
         Base.invokelatest(getfield(app, :predict), args...)
     catch e
-        return send_error(ch, batch, e, catch_backtrace(), stage)
+        return send_error(pipes, batch, e, catch_backtrace(), stage)
     end
     flush(stdout)
     flush(stderr)
     try
-        write_le(ch.reply, UInt64(batch))
-        write_answer(ch.reply, answer)
+        write_le(pipes.reply, UInt64(batch))
+        write_answer(pipes.reply, answer)
     catch e
-        seekstart(ch.reply); truncate(ch.reply, 0)
-        return send_error(ch, batch, e, catch_backtrace(), "answer of " * stage)
+        seekstart(pipes.reply); truncate(pipes.reply, 0)
+        return send_error(pipes, batch, e, catch_backtrace(), "answer of " * stage)
     end
-    send_frame(ch, FRAME_RESULT)
+    send_frame(pipes, FRAME_RESULT)
 end
 
-function serve(ch::Pipes, app::Module)
+function serve(pipes::Pipes, app::Module)
     while true
-        body = next_request(ch)
+        body = next_request(pipes)
         body === nothing && return
-        answer_request(ch, app, body)
+        answer_request(pipes, app, body)
     end
 end
 
@@ -350,21 +351,21 @@ end
 
 function main(argv)
     options, args = parse_options(argv)
-    ch = Pipes(pipe_stream(parse(Int, options["--request-fd"])), pipe_stream(parse(Int, options["--reply-fd"])),
+    pipes = Pipes(pipe_stream(parse(Int, options["--request-fd"])), pipe_stream(parse(Int, options["--reply-fd"])),
                UInt8[], IOBuffer())
     app = try
         Base.invokelatest(start_app, import_app(options["--module"]), args)
     catch e
-        send_error(ch, 0, e, catch_backtrace(), "loading $(options["--module"])")
+        send_error(pipes, 0, e, catch_backtrace(), "loading $(options["--module"])")
         exit(1)
     end
-    write_le(ch.reply, PROTOCOL)
-    write(ch.reply, string(VERSION))
-    send_frame(ch, FRAME_READY)
+    write_le(pipes.reply, PROTOCOL)
+    write(pipes.reply, string(VERSION))
+    send_frame(pipes, FRAME_READY)
     try
-        Base.invokelatest(serve, ch, app)
+        Base.invokelatest(serve, pipes, app)
     catch e
-        send_error(ch, 0, e, catch_backtrace(), "reading a request")
+        send_error(pipes, 0, e, catch_backtrace(), "reading a request")
         exit(2)
     end
 end
