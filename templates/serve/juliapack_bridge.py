@@ -209,7 +209,9 @@ class JuliaWorker:
 
     def close(self) -> None:
         """End the worker: close its request pipe, wait up to 5 s, then terminate it."""
-        self._finalizer()
+        with self._lock:
+            self._failure = self._failure or "it was closed (JuliaWorker.close)"
+            self._finalizer()
 
     # --- internals --------------------------------------------------------------------------------
 

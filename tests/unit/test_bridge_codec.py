@@ -231,6 +231,8 @@ def test_start_worker_wants_an_absolute_julia_and_returns_at_once(tmp_path):
     assert worker.wait_ready() == "1.99.0-fake"
     worker.close()
     assert worker.returncode == 0  # it saw EOF on its request pipe and exited
+    with pytest.raises(bridge.WorkerDied, match=r"not running: it was closed \(JuliaWorker.close\)"):
+        worker(1)
 
 
 def test_as_predict_is_named_predict(tmp_path):
