@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import time
+from pathlib import Path
 
 sys.path.insert(0, "/bridge")
 
@@ -145,6 +146,10 @@ def scenario_setup_fails() -> dict:
     return {"first": outcome(lambda: worker("echo", 1)), "next": outcome(lambda: worker("echo", 1)), "returncode": worker.returncode}
 
 
+def expected_submission() -> pl.DataFrame:
+    return pl.read_csv(f"{COMPETITION}/expected_submission.csv", schema={"row_id": pl.Int64, "prediction": pl.Float64})
+
+
 def forecast_predict(project: str, module: str, deadline: float = 30.0):
     worker = bridge.start_worker(JULIA, project=project, module=module, args=["--model", MODEL], env=ENV, deadline=deadline)
     return worker.as_predict()
@@ -155,7 +160,7 @@ def scenario_local_gateway() -> dict:
     started = time.monotonic()
     result = outcome(lambda: bridge.enter_server(forecast_predict("/examples/Forecast", "Forecast"), competition_dir=COMPETITION))
     submission = pl.read_parquet("submission.parquet") if os.path.exists("submission.parquet") else None
-    expected = pl.read_csv(f"{COMPETITION}/expected_submission.csv", schema={"row_id": pl.Int64, "prediction": pl.Float64})
+    expected = expected_submission()
     return {**result, "seconds": round(time.monotonic() - started, 2), "matches": submission is not None and submission.equals(expected),
             "rows": None if submission is None else submission.height}
 
@@ -183,9 +188,9 @@ def scenario_rerun_gateway() -> dict:
 
     started = time.monotonic()
     TinyGateway().run()
-    expected = pl.read_csv(f"{COMPETITION}/expected_submission.csv", schema={"row_id": pl.Int64, "prediction": pl.Float64})
+    expected = expected_submission()
     return {"server_entered": entered, "gateway_seconds": round(time.monotonic() - started, 2),
-            "result": json.load(open("result.json")), "matches": pl.read_parquet("submission.parquet").equals(expected)}
+            "result": json.loads(Path("result.json").read_text()), "matches": pl.read_parquet("submission.parquet").equals(expected)}
 
 
 if __name__ == "__main__":
