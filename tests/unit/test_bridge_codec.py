@@ -57,7 +57,7 @@ def test_a_polars_frame_of_every_type_with_nulls_comes_back_equal():
     assert answer.equals(frame)
 
 
-def test_frames_of_several_chunks_and_slices_with_offsets(monkeypatch):
+def test_frames_of_several_chunks_and_slices_with_offsets():
     first = pl.DataFrame({"x": [1.0, None], "s": ["a", None], "b": [True, None], "d": [datetime.date(2024, 1, 1), None]})
     second = pl.DataFrame({"x": [3.0, 4.0], "s": ["cc", "d"], "b": [False, True], "d": [None, datetime.date(2024, 1, 3)]})
     chunked = pl.concat([first, second], rechunk=False)  # as an Arrow IPC stream of two batches reads
