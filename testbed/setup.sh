@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make the whole test bed on this machine, offline but for Debian's mirror: host tools, the base and
-# Kaggle stand-in images, a Julia 1.5.3 mirror, the local registry with its package and artifacts, and
+# Make the whole test bed on this machine, offline but for Debian's mirror and PyPI: host tools, the base
+# and Kaggle stand-in images (with the Python wheels it needs), a Julia 1.5.3 mirror, the local registry with its package and artifacts, and
 # the example's model. Every stage is idempotent and cached under $JULIAPACK_TESTBED_CACHE (default
 # ~/.cache/juliapack-testbed), keyed by a hash of its inputs, so a rerun takes seconds.
 # Writes $CACHE/testbed.env (read by tests/conftest.py) and prints its path on stdout.
@@ -16,7 +16,8 @@ timed() {
   local name=$1 start end
   shift
   start=$(date +%s%N)
-  "$@"
+  # set -e does not reach into $(...), where most stages run: fail the stage explicitly.
+  "$@" || { local status=$?; echo "setup: $name failed (exit $status)" >&2; return $status; }
   end=$(date +%s%N)
   printf 'setup: %-14s %6.1f s\n' "$name" "$(((end - start) / 1000000))e-3" >&2
 }
@@ -65,7 +66,8 @@ command -v docker >/dev/null && docker info >/dev/null 2>&1 || {
 }
 timed "host tools" install_host_tools
 base_image=$(timed "base image" bash "$here/base-image.sh")
-image=$(timed "stand-in" bash "$here/standin-image.sh" "$base_image")
+wheels=$(timed "wheels" python3 "$here/standin_wheels.py")
+image=$(timed "stand-in" bash "$here/standin-image.sh" "$base_image" "$wheels")
 julia_mirror=$(timed "julia fixture" python3 "$here/julia_fixture.py")
 repos=$(timed "package repos" python3 "$here/julia_packages.py")
 model=$(timed "model" train_model "$image" "$julia_mirror")
