@@ -344,9 +344,10 @@ def pandas_series(column: Column):
     import pandas as pd
 
     name, valid = column.name or None, column.valid
-    if column.code in (NULL, STRING):
-        values = [None] * column.length if column.code == NULL else python_strings(column)
-        return pd.Series(values, dtype=object, name=name)
+    if column.code == NULL:
+        return pd.Series([None] * column.length, dtype=object, name=name)
+    if column.code == STRING:  # pandas' own string type: object before pandas 3, str from 3 on
+        return pd.Series(python_strings(column), dtype=object if column.length == 0 else None, name=name)
     if column.code in (DATE, DATETIME):
         values = column.values.astype("<i8").astype("datetime64[D]" if column.code == DATE else "datetime64[ms]")
         return pd.Series(np.where(valid, values, np.datetime64("NaT")) if valid is not None else values, name=name)
