@@ -28,7 +28,7 @@ import juliapack_bridge as bridge  # noqa: E402
 JULIA = "/usr/local/bin/julia"
 ENV = {"JULIA_DEPOT_PATH": "/root/.julia", "JULIA_LOAD_PATH": "@:@stdlib", "JULIA_PKG_OFFLINE": "true", "JULIA_NUM_THREADS": "1"}
 COMPETITION = "/competition"
-MODEL = "/model/model.jld2"
+MODEL = "/model/model.jls"  # test_bridge mounts the test bed's model here
 
 
 def echo_worker(*args, deadline=30.0):

@@ -60,7 +60,7 @@ def container(docker_client, testbed, tmp_path_factory):
     mounts = {
         testbed.julia_mirror: "/mirror", ROOT / "templates" / "serve": "/bridge", ROOT / "tests" / "docker": "/tests",
         ROOT / "tests" / "docker" / "apps": "/apps", ROOT / "examples": "/examples",
-        ROOT / "testbed" / "competition" / "tiny-serve": "/competition", testbed.model.parent: "/model",
+        ROOT / "testbed" / "competition" / "tiny-serve": "/competition", testbed.model: "/model/model.jls",  # the driver's MODEL, whatever setup named it
     }
     volumes = {str(host): {"bind": bind, "mode": "ro"} for host, bind in mounts.items()}
     volumes[str(work)] = {"bind": "/work", "mode": "rw"}
