@@ -30,7 +30,9 @@ from juliapack.workflow.records import NotebookRecord
 from juliapack.workflow.names import KERNEL_METADATA, kernel_identity, model_file, plan_datasets, with_recorded_names
 from juliapack.resources import templates_root
 
-TEMPLATE = "notebook/submission.py"
+TEMPLATE = "notebook/submission.py"  # the layers and the environment; then one of:
+RUN_ENTRY = "notebook/run_entry.py"  # a competition that runs a script, which writes the submission
+RUN_SERVER = "notebook/run_server.py"  # an inference-server competition: a Julia worker behind predict
 CONFIG_TAG = "juliapack-config"
 SOURCE_PLACEHOLDER = "{src}"  # replaced by the dataset file's path when the notebook runs
 MODEL_PLACEHOLDER = "{model}"
@@ -53,6 +55,7 @@ class NotebookPlan:
     project: str
     julia_version: str
     entry: str
+    serve: bool
     config: dict[str, Any]  # the JSON document of the config cell
     datasets: dict[str, str]  # role -> owner/slug, in the order they are attached
     mounts: tuple[Mounted, ...]
@@ -87,11 +90,13 @@ def plan_notebook(cfg: NotebookConfig, lock: Lock, *, owner: str, dist: Path, ac
     if cfg.model is not None:
         model = {"dataset": slug_of["model"], "file": cfg.model.name}
         mounts.append(Mounted(slug_of["model"], cfg.model.name, cfg.model.path))
+    arguments = app_arguments(model_arg=cfg.model_arg if model else None, args=cfg.args)
     config = {
         "layers": [_layer_config(layer, slug_of[layer.role]) for layer in lock.layers],
         "model": model,
         "env": notebook_env(lock),
-        "command": app_command(lock, model_arg=cfg.model_arg if model else None, args=cfg.args),
+        "command": None if cfg.serve else app_command(lock, arguments=arguments),
+        "serve": serve_config(cfg, lock, arguments=arguments) if cfg.serve else None,
         "julia": {"path": julia(lock.layout), "version": str(lock.julia_version)},
         "submission": cfg.submission,
         "juliapack": {"build": lock.fingerprint, "accelerator": accelerator.name, "gpu": accelerator.gpu, "gpus": accelerator.count},
@@ -103,6 +108,7 @@ def plan_notebook(cfg: NotebookConfig, lock: Lock, *, owner: str, dist: Path, ac
         project=lock.project_name,
         julia_version=str(lock.julia_version),
         entry=lock.entry,
+        serve=cfg.serve,
         config=config,
         datasets=datasets,
         mounts=tuple(mounts),
@@ -141,10 +147,34 @@ def notebook_env(lock: Lock) -> dict[str, str]:
     }
 
 
-def app_command(lock: Lock, *, model_arg: str | None, args: tuple[str, ...]) -> list[str]:
-    """The app's command line; the model's path goes in for MODEL_PLACEHOLDER at run time."""
-    arguments = [model_arg, MODEL_PLACEHOLDER] if model_arg is not None else []
-    return entry_command(lock.layout, name=lock.project_name, entry=lock.entry, mode=lock.entry_mode, arguments=[*arguments, *args])
+def app_arguments(*, model_arg: str | None, args: tuple[str, ...]) -> list[str]:
+    """The app's arguments; the model's path goes in for MODEL_PLACEHOLDER at run time."""
+    return [*([model_arg, MODEL_PLACEHOLDER] if model_arg is not None else []), *args]
+
+
+def app_command(lock: Lock, *, arguments: list[str]) -> list[str]:
+    """The app's command line (a competition that runs a script)."""
+    return entry_command(lock.layout, name=lock.project_name, entry=lock.entry, mode=lock.entry_mode, arguments=arguments)
+
+
+def serve_config(cfg: NotebookConfig, lock: Lock, *, arguments: list[str]) -> dict[str, Any]:
+    """The Julia worker behind the competition's predict: the bridge in the app layer, the app's module,
+    setup's arguments (those the script would get), the deadline of each call after the first."""
+    if not lock.bridge:
+        raise InputError(
+            f"--serve needs the bridge in the app layer, and this build of {lock.project_name} has none (the app is not a package, or an older juliapack built it)",
+            fix="make the app a package (Project.toml with name and uuid, src/<Name>.jl defining predict), then juliapack build",
+        )
+    return {
+        "bridge": f"{lock.layout.app_dir}/{lock.bridge}",
+        "project": lock.layout.app_dir,
+        "module": lock.project_name,
+        "args": arguments,
+        "deadline": cfg.deadline,
+        "server": cfg.server,
+        "competition": cfg.competition,
+        "julia_flags": ["-t", "auto"],
+    }
 
 
 def _layer_config(layer: LayerFile, dataset_slug: str) -> dict[str, Any]:
@@ -189,7 +219,10 @@ def split_cells(text: str) -> list[tuple[str, str, list[str]]]:
 
 
 def render(plan: NotebookPlan, *, templates: Path | None = None) -> nbformat.NotebookNode:
-    template = ((templates or templates_root()) / TEMPLATE).read_text(encoding="utf-8")
+    folder = templates or templates_root()
+    template = "\n".join((folder / name).read_text(encoding="utf-8") for name in (TEMPLATE, RUN_SERVER if plan.serve else RUN_ENTRY))
+    runs = (f"start a Julia worker that answers the predict calls of {plan.competition}'s inference server"
+            if plan.serve else f"run the app (`{plan.entry}`)")  # fmt: skip
     text = fill(
         template,
         {
@@ -199,7 +232,7 @@ def render(plan: NotebookPlan, *, templates: Path | None = None) -> nbformat.Not
             "julia_prefix": plan.julia_prefix,
             "depot_parent": plan.depot_parent,
             "app_parent": plan.app_parent,
-            "entry": plan.entry,
+            "runs": runs,
             "juliapack_version": __version__,
             "config_json": json.dumps(plan.config, indent=1, sort_keys=True),
         },

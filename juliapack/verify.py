@@ -15,7 +15,7 @@ import re
 import shlex
 import shutil
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -47,7 +47,29 @@ NETWORK_SIGNS = re.compile(
     r"|Installing known registries|Updating registry|curl: \(\d+\)|failed to download",
     re.IGNORECASE,
 )
+ENTERED = re.compile(r"juliapack: entering the competition server \(.*\) ([0-9.]+) s after the cell started")
+SERVED = re.compile(r"juliapack: served (\d+) calls; per call after the first p50 ([0-9.na]+) ms, p99 ([0-9.na]+) ms; first answer ([0-9.na]+) s")
 REJECTED = re.compile(r"Rejecting (?:stale )?cache file.*", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Served:
+    """What a serve notebook's rehearsal measured: the competition's gateway against the Julia worker."""
+
+    entered_seconds: float  # cell start -> the competition's server entered
+    calls: int
+    p50_ms: float  # per predict call after the first (the first waits for the app's setup)
+    p99_ms: float
+    first_answer_seconds: float  # cell start -> the first answer
+
+
+def served_from(text: str) -> Served | None:
+    """The serve figures the notebook printed; None for a script notebook (or one that never served)."""
+    entered, served = ENTERED.search(text), SERVED.search(text)
+    if not entered or not served:
+        return None
+    calls, p50, p99, first = served.groups()
+    return Served(float(entered.group(1)), int(calls), float(p50), float(p99), float(first))
 
 
 @dataclass
@@ -63,6 +85,7 @@ class Rehearsal:
     seconds: float
     submission: Path | None
     executed: Path
+    served: Served | None = None  # a serve notebook: the gateway's calls
     problems: list[str] = field(default_factory=list)
 
 
@@ -124,6 +147,19 @@ def _model_source(config: dict, lock: Lock, files: NotebookFiles, fallback: Path
     return source
 
 
+def refuse_serving_without_the_competition(config: dict, inputs: tuple[Mount, ...]) -> None:
+    """A serve notebook imports the competition's own kaggle_evaluation, which comes with its data."""
+    serve = config.get("serve")
+    if not serve:
+        return
+    target = f"/kaggle/input/{serve['competition']}"
+    if not any(mount.target.rstrip("/") == target for mount in inputs):
+        raise InputError(
+            f"the notebook serves {serve['competition']}'s inference server, whose kaggle_evaluation comes with the competition's data, and none is mounted at {target}",
+            fix=f"pass the competition's data folder: juliapack verify --input PATH:{target} (or [notebook] inputs)",
+        )
+
+
 def mounts_for(rehearsed: Rehearsed, dist: Path, inputs: tuple[Mount, ...], work: Path) -> tuple[Mount, ...]:
     """Every file of the config cell where Kaggle would mount it, read-only; the competition data; our folder."""
     mounts = [Mount(work, INSIDE, read_only=False), *inputs]
@@ -159,6 +195,7 @@ def verify(
     if write_missing is not None and not (cfg.out / METADATA_NAME).is_file():
         lock = write_missing(lock)
     rehearsed = read_notebook(cfg.out, lock, fallback_model=cfg.model.path if cfg.model else None)
+    refuse_serving_without_the_competition(rehearsed.config, cfg.inputs)
     out = fresh_output_folder(cfg.out / "verify")
     passes = rehearsal_julia_flags(lock.julia_version.key[:3])
     with tempfile.TemporaryDirectory(prefix="juliapack-verify-") as temp:
@@ -236,6 +273,7 @@ def judge(result: dict, lock: Lock, *, executed: Path, submission: Path | None) 
         seconds=result["seconds"],
         submission=submission,
         executed=executed,
+        served=served_from(text),
     )
     if result["error"]:
         rehearsal.problems.append(f"cell {result['failed_cell']} failed")
@@ -257,6 +295,7 @@ def _summary(rehearsal: Rehearsal) -> dict:
         "first_output_seconds": rehearsal.first_output_seconds,
         "seconds": rehearsal.seconds,
         "submission": str(rehearsal.submission) if rehearsal.submission else None,
+        "served": asdict(rehearsal.served) if rehearsal.served else None,
     }
 
 

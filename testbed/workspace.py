@@ -16,6 +16,8 @@ EXAMPLES = ROOT / "examples"
 REPOS_MOUNT = "/srv/juliapack-testbed"  # where the registry's file:// URLs point, in every container
 REGISTRY_URL = f"file://{REPOS_MOUNT}/registry"
 COMPETITION = "tiny-competition"
+SERVE_COMPETITION = "tiny-serve"  # the clean-room inference-server competition
+SERVE_DATA = ROOT / "testbed" / "competition" / SERVE_COMPETITION
 
 
 def config_text(*, image: str, repos: Path, model: Path, mirror_url: str, notebook: bool = True) -> str:
@@ -45,6 +47,29 @@ inputs = ["{EXAMPLES / 'data'}:/kaggle/input/{COMPETITION}"]
 timeout = 600
 """
     return text
+
+
+def serve_config_text(*, image: str, repos: Path, model: Path, mirror_url: str) -> str:
+    """juliapack.toml for the Forecast example, which serves the tiny-serve competition's predict."""
+    build = config_text(image=image, repos=repos, model=model, mirror_url=mirror_url, notebook=False)
+    return build.replace('project = "Inference"', 'project = "Forecast"') + f"""
+[notebook]
+owner = "alice"
+model = "{model}"
+serve = true
+competition = "{SERVE_COMPETITION}"
+inputs = ["{SERVE_DATA}:/kaggle/input/{SERVE_COMPETITION}"]
+timeout = 600
+"""
+
+
+def make_serving(folder: Path, *, image: str, repos: Path, model: Path, mirror_url: str) -> Path:
+    """Copy the Forecast example into ``folder`` and write its juliapack.toml (an inference-server competition)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder / "Forecast", ignore_errors=True)
+    shutil.copytree(EXAMPLES / "Forecast", folder / "Forecast")
+    (folder / "juliapack.toml").write_text(serve_config_text(image=image, repos=repos, model=model, mirror_url=mirror_url))
+    return folder
 
 
 def make(folder: Path, *, image: str, repos: Path, model: Path, mirror_url: str, notebook: bool = True) -> Path:

@@ -17,6 +17,7 @@ from typing import Iterator
 
 from juliapack import container, julia_dist, secret_scan
 from juliapack.project import AppFiles, JuliaProject, app_files, entry_point, read_project, staged_from_outside, staged_manifest_name
+from juliapack.serve import staged_bridge
 from juliapack.workflow.lock import APP_DEPOT
 from juliapack.build.julia_layer import ImageFacts, choose_codec, image_facts, julia_layer_for
 from juliapack.build.preferences import pin_cuda
@@ -120,10 +121,15 @@ def _decide(cfg: BuildConfig, read: _Read, image: container.ImageInfo, http, rep
         read.julia, cache_dir=cfg.cache_dir, client=http, versions_url=cfg.versions_url, mirror=cfg.julia_mirror, reporter=reporter
     )
     cpu_target = cfg.cpu_target or release.version.official_cpu_target()
-    staged = {relpath: read.project.root / relpath for relpath in read.app.files} | staged_from_outside(read.project)
+    staged = {relpath: read.project.root / relpath for relpath in read.app.files} | _staged_extra(read.project)
     app_hashes = {relpath: _file_identity(path) for relpath, path in staged.items()}
     inputs_print = fingerprint(cfg, app_files=app_hashes, julia_sha256=release.sha256, image_id=image.id, cpu_target=cpu_target)
     return _Inputs(read.project, read.entry, read.app.files, image, release, cpu_target, inputs_print, read.allow, read.entry_mode)
+
+
+def _staged_extra(project: JuliaProject) -> dict[str, Path]:
+    """What the app layer carries beyond the project's files: a workspace member's Manifest, the bridge."""
+    return staged_from_outside(project) | staged_bridge(project)
 
 
 def _download(release: julia_dist.JuliaRelease, cfg: BuildConfig, http, reporter: Reporter) -> Path:
@@ -135,7 +141,7 @@ def _build_in_work(cfg: BuildConfig, inputs: _Inputs, julia: julia_dist.JuliaDis
     with held(work.root.with_suffix(".mutex"), what=f"the work folder of {inputs.project.name}", reporter=reporter):
         state = prepare_work(work, key=depot_key(julia.release.sha256, inputs.image.id, inputs.cpu_target), fresh=cfg.fresh, reporter=reporter)
         facts = image_facts(client, inputs.image, cache_dir=cfg.cache_dir, reporter=reporter)
-        staged = stage_app(inputs.project, inputs.app_files, work, epoch=cfg.source_date_epoch, extra=staged_from_outside(inputs.project))
+        staged = stage_app(inputs.project, inputs.app_files, work, epoch=cfg.source_date_epoch, extra=_staged_extra(inputs.project))
         pin_cuda(inputs.project, staged, accelerator=cfg.accelerator, image=facts, cuda_local=cfg.cuda_local, epoch=cfg.source_date_epoch, reporter=reporter)
         for report in (work.report, work.cache_report):
             report.unlink(missing_ok=True)

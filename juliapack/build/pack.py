@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 
 from juliapack import __version__, archive, secret_scan
 from juliapack.project import JuliaProject
+from juliapack.serve import bridge_dir
 from juliapack.build.depot import IN_COMPILED_LAYER, DepotReport, app_filter, compiled_caches, depot_filter, refuse_secrets_in_depot, split_compiled
 from juliapack.build.plan import APP_PARENT, DEPOT, DEPOT_PARENT, BuildPlan
 from juliapack.build.work import WorkDirs, commit, copy_file, staging, stamps_file, write_stamps
@@ -95,6 +96,7 @@ def _lock(plan: BuildPlan, facts: BuildFacts, layers: tuple[LayerFile, ...], *, 
         codec=plan.codec,
         image_cuda=plan.image_cuda,
         entry_mode=facts.entry_mode,
+        bridge=bridge_dir(facts.project),
         layers=layers,
         layout=plan.layout,
         compiled=compiled,

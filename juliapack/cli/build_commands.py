@@ -49,9 +49,9 @@ def build(
 ) -> None:
     """Build PROJECT inside the Kaggle image and pack Julia, the depot and the app into dist/.
 
-    Julia is downloaded (sha256-verified, cached), unpacked to /usr/local in the image, the project
+    Julia is downloaded (sha256-verified, cached), unpacked to /opt/juliapack/julia in the image, the project
     instantiated and precompiled at the paths the notebook will use, every artifact (lazy ones too)
-    fetched, and the three layers written with names Kaggle will not unpack. Same inputs, same bytes:
+    fetched, and the layers written with names Kaggle will not unpack. Same inputs, same bytes:
     a rebuild with nothing changed is a no-op. With a [notebook] section in juliapack.toml, the
     notebook is written and rehearsed offline too.
     """
@@ -139,6 +139,9 @@ def notebook(
     dataset: Optional[str] = typer.Option(None, "--dataset", metavar="OWNER/SLUG", help="Owner and base slug of the datasets (SLUG-julia, -depot, -app, -model)."),
     title: Optional[str] = typer.Option(None, "--title", metavar="TITLE", help="The kernel's title, 5-50 characters [default: '<Project> submission']."),
     kernel_source: Optional[list[str]] = typer.Option(None, "--kernel-source", metavar="OWNER/SLUG", help="A kernel whose output to attach (repeatable)."),
+    serve: Optional[bool] = typer.Option(None, "--serve", help="An inference-server competition: a Julia worker answers the competition's predict calls (needs --competition)."),
+    deadline: Optional[str] = typer.Option(None, "--deadline", metavar="DURATION", help="With --serve: how long each predict call after the first may take [default: 300 s]."),
+    server: Optional[str] = typer.Option(None, "--server", metavar="MODULE:CLASS", help="With --serve: the competition's InferenceServer [default: the one *_inference_server.py]."),
     dist: Optional[Path] = DIST,
     out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="PATH", help="Folder for the notebook [default: notebook]."),
     config: Optional[Path] = CONFIG,
@@ -146,9 +149,11 @@ def notebook(
     """Write notebook/<slug>.ipynb and notebook/kernel-metadata.json for the build in dist/.
 
     The notebook checks it got the hardware it was written for, unpacks the layers from the attached
-    datasets (julia into /usr/local, the depot into /root, the app into /tmp), sets Julia's
+    datasets (julia into /opt/juliapack/julia, the depot into /root, the app into /tmp), sets Julia's
     environment for an offline run and runs the entry point with the model; a failing Julia fails
-    the notebook. The datasets are named as upload names them.
+    the notebook. With --serve it instead starts the app as a Julia worker (setup(args), warmup(),
+    then predict per batch) and enters the competition's inference server at once. The datasets are
+    named as upload names them.
     """
     from juliapack.config import load_notebook
     from juliapack.project import project_name
@@ -157,7 +162,7 @@ def notebook(
     cfg = load_notebook(
         flags(model=model, args=args, competition=competition, accelerator=accelerator, public=public, dataset=dataset, title=title,
               kernel_sources=kernel_source, dist=str(dist) if dist else None, out=str(out) if out else None,
-              image_pinning="latest" if latest_image else None),
+              image_pinning="latest" if latest_image else None, serve=serve, deadline=deadline, server=server),
         config_path=config,
     )  # fmt: skip
     _write_notebook(cfg, read_lock(cfg.dist, project=project_name(cfg.project)))
@@ -202,6 +207,10 @@ def _verify(cfg, reporter: ConsoleReporter, *, write_missing=None) -> None:
         stdout.print(f"  unpack {role:<6} {seconds:6.2f} s")
     if result.first_output_seconds is not None:
         stdout.print(f"  first output after {result.first_output_seconds:.2f} s; notebook ran {result.seconds:.1f} s")
+    if result.served is not None:
+        served = result.served
+        stdout.print(f"  server entered {served.entered_seconds:.2f} s after the cell started; first answer after {served.first_answer_seconds:.2f} s")
+        stdout.print(f"  {served.calls} predict calls; per call after the first p50 {served.p50_ms:.3f} ms, p99 {served.p99_ms:.3f} ms")
     stdout.print(f"  network attempts: {len(result.network_attempts)}; caches rebuilt: {len(result.recompiled)}")
     for name in result.recompiled:
         stdout.print(f"    rebuilt {name}")

@@ -21,6 +21,7 @@ from juliapack.config.values import (
     as_model,
     as_mounts,
     as_owner,
+    as_server,
     as_slug,
     as_str,
     as_str_list,
@@ -30,6 +31,9 @@ from juliapack.errors import ConfigError
 from juliapack.workflow.names import KaggleIdentity
 
 PINNING = ("original", "latest")
+DEFAULT_DEADLINE = 300.0  # seconds: what most inference-server competitions give each call after the first
+SUBMISSION_CSV = "/kaggle/working/submission.csv"
+SUBMISSION_PARQUET = "/kaggle/working/submission.parquet"  # the competition's gateway writes it in the working folder
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,10 @@ class NotebookConfig:
     image_pinning: str  # docker_image_pinning_type: original keeps the image the kernel was rehearsed in
     public: bool
     kernel_sources: tuple[str, ...]
-    submission: str  # where the entry point writes the submission
+    submission: str  # where the entry point (or the competition's gateway) writes the submission
+    serve: bool  # an inference-server competition: a Julia worker answers the competition's predict
+    deadline: float  # serve: seconds each predict call after the first may take before the worker is killed
+    server: str | None  # serve: the InferenceServer as module:Class; None: the one *_inference_server.py
     inputs: tuple[Mount, ...]  # verify: host folders mounted under /kaggle/input (competition data)
     timeout: float  # verify: seconds a cell may run
     cache_dir: Path
@@ -79,7 +86,7 @@ class NotebookConfig:
 NAMING_KEYS = ("owner", "slug", "dataset", "datasets", "model", "model_dataset")
 NOTEBOOK_KEYS = (
     *NAMING_KEYS, "title", "project", "dist", "out", "model_arg", "args", "competition", "kernel_slug", "accelerator",
-    "image_pinning", "public", "kernel_sources", "submission", "inputs", "timeout",
+    "image_pinning", "public", "kernel_sources", "submission", "inputs", "timeout", "serve", "deadline", "server",
 )  # fmt: skip
 KNOWN_KEYS["notebook"] = NOTEBOOK_KEYS
 
@@ -112,6 +119,13 @@ def load_notebook(flags: Mapping[str, Any], *, env=None, cwd: Path | None = None
     for mount in inputs:
         if not mount.target.startswith("/kaggle/input/"):
             raise ConfigError(f"input {mount.spec()} is not mounted under /kaggle/input/", fix="use SRC:/kaggle/input/<name>")
+    serve = read.get("serve", as_bool, False, env="JULIAPACK_SERVE")
+    competition = read.get("competition", as_slug, None, env="JULIAPACK_COMPETITION")
+    if serve and competition is None:
+        raise ConfigError(
+            "serve needs the competition: its kaggle_evaluation package comes with the competition's data",
+            fix="pass --competition SLUG (or set competition in [notebook])",
+        )
     return NotebookConfig(
         dist=read.path("dist", "dist", env="JULIAPACK_OUT"),
         project=read.path("project", None),
@@ -119,14 +133,17 @@ def load_notebook(flags: Mapping[str, Any], *, env=None, cwd: Path | None = None
         naming=read_naming(read),  # dataset titles do not change where the notebook finds their files
         model_arg=read.get("model_arg", as_str, "--model"),
         args=read.get("args", as_args, ()),
-        competition=read.get("competition", as_slug, None, env="JULIAPACK_COMPETITION"),
+        competition=competition,
         title=read.get("title", as_kernel_title, None),
         kernel_slug=read.get("kernel_slug", as_kernel_slug, None),
         accelerator=read.get("accelerator", as_accelerator, None, env="JULIAPACK_ACCELERATOR"),
         image_pinning=read.get("image_pinning", as_choice(PINNING), "original"),
         public=read.get("public", as_bool, False),
         kernel_sources=read.get("kernel_sources", as_str_list, ()),
-        submission=read.get("submission", as_str, "/kaggle/working/submission.csv"),
+        submission=read.get("submission", as_str, SUBMISSION_PARQUET if serve else SUBMISSION_CSV),
+        serve=serve,
+        deadline=read.get("deadline", as_duration, DEFAULT_DEADLINE),
+        server=read.get("server", as_server, None),
         inputs=inputs,
         timeout=read.get("timeout", as_duration, 3600.0),
         cache_dir=default_cache_dir(read.layers.env),

@@ -289,3 +289,14 @@ def as_duration(value: Any, where: Source) -> float:
     if not found or float(found.group(1)) <= 0:
         raise ConfigError(f"{where} is '{value}', not a duration", fix="give seconds, or a number with s, m or h (e.g. 30m, 2h)")
     return float(found.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[found.group(2)]
+
+
+SERVER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def as_server(value: Any, where: Source) -> str:
+    """The competition's InferenceServer named as module:Class (e.g. jane_street_inference_server:JSInferenceServer)."""
+    text = as_str(value, where)
+    if not SERVER.match(text):
+        raise ConfigError(f"{where} '{text}' is not MODULE:CLASS", fix="name the module and the class, e.g. tiny_inference_server:TinyInferenceServer")
+    return text

@@ -70,6 +70,7 @@ class Lock:
     allowed_secrets: dict[str, str] = field(default_factory=dict)  # member path -> the reason the user gave
     image_cuda: str | None = None  # the CUDA toolkit the build image has ("12.8"); None: a CPU image
     entry_mode: str = "script"  # "package": `using Name; Name.main(ARGS)`, from its package image; "script": the entry file
+    bridge: str = ""  # the app-relative folder of the inference-server bridge (juliapack.serve); "": none
     notebook: NotebookRecord | None = None  # written by `juliapack notebook`
     rehearsal: RehearsalRecord | None = None  # written by `juliapack verify`
     uploads: dict[str, UploadedDataset] = field(default_factory=dict)  # written by `juliapack upload`: role -> dataset

@@ -45,7 +45,7 @@ class WorkerDied(RuntimeError):
     """The Julia worker exited, was killed, or broke the wire format; the message names the exit code."""
 
 
-def start_worker(julia, *, project, module, args=(), env=None, deadline=DEFAULT_DEADLINE, freeze_gc=True, script=WORKER_SCRIPT):
+def start_worker(julia, *, project, module, args=(), env=None, deadline=DEFAULT_DEADLINE, freeze_gc=True, julia_flags=(), script=WORKER_SCRIPT):
     """Start the Julia worker in the background and return it at once (a JuliaWorker).
 
     julia: the ABSOLUTE path of the julia binary to run (never one found on PATH); project: the app's
@@ -54,13 +54,14 @@ def start_worker(julia, *, project, module, args=(), env=None, deadline=DEFAULT_
     JULIA_LOAD_PATH, JULIA_PKG_OFFLINE, JULIA_NUM_THREADS, ...); deadline: seconds for each call after
     the first; freeze_gc: at the first call, gc.freeze() what exists then (the imported libraries), so
     that Python's full collections, which otherwise scan it all (10-20 ms with polars, pandas and pyarrow
-    loaded), cost microseconds during the calls; frozen objects are never freed."""
+    loaded), cost microseconds during the calls; frozen objects are never freed; julia_flags: more of
+    Julia's own options (-t auto, --compiled-modules=strict), before the worker script."""
     if not Path(julia).is_absolute():
         raise ValueError(f"julia must be the absolute path of the unpacked julia binary, not {julia!r}: "
                          "a julia found on PATH may be another version (Kaggle's image ships its own)")
     request_read, request_write = os.pipe()
     reply_read, reply_write = os.pipe()
-    command = [str(julia), "--startup-file=no", f"--project={project}", str(script), "--module", module,
+    command = [str(julia), "--startup-file=no", *map(str, julia_flags), f"--project={project}", str(script), "--module", module,
                "--request-fd", str(request_read), "--reply-fd", str(reply_write), *map(str, args)]
     try:
         process = subprocess.Popen(

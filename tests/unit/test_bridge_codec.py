@@ -354,3 +354,15 @@ print(worker.pid, flush=True)
     pid = int(result.stdout.strip())
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_julia_flags_come_before_the_project_and_the_worker_script(tmp_path):
+    julia = tmp_path / "julia"
+    julia.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path / 'argv'}\n")
+    julia.chmod(0o755)
+    worker = bridge.start_worker(julia, project=tmp_path / "App", module="App", args=["--model", "m"], julia_flags=["-t", "auto"])
+    worker._proc.process.wait(timeout=10)
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[:4] == ["--startup-file=no", "-t", "auto", f"--project={tmp_path / 'App'}"]
+    assert argv[4].endswith("worker.jl") and argv[5:7] == ["--module", "App"] and argv[-2:] == ["--model", "m"]
+    worker.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import sys
 import warnings
@@ -60,6 +61,7 @@ def test_the_config_document_for_zstd_layers(tmp_path: Path, model: Path) -> Non
         "env": ENV,
         "command": ["/opt/juliapack/julia/bin/julia", "--startup-file=no", "-t", "auto", "--project=/tmp/Inference",
                     "/tmp/Inference/src/Inference.jl", "--model", "{model}", "--input", "/kaggle/input/comp", "--k", "a b"],
+        "serve": None,
         "julia": {"path": "/opt/juliapack/julia/bin/julia", "version": "1.10.5"},
         "submission": "/kaggle/working/submission.csv",
         "juliapack": {"build": "f" * 64, "accelerator": "none", "gpu": "", "gpus": 0},
@@ -308,7 +310,7 @@ class Kaggle:
     submission: Path
 
 
-def fake_kaggle(tmp_path: Path, codec: str, decompressor: str) -> Kaggle:
+def fake_kaggle(tmp_path: Path, codec: str, decompressor: str, *, app_extra: dict[str, str] | None = None, **lock_changes) -> Kaggle:
     """dist/ with four real layers whose destinations are temp folders, attached under a temp /kaggle/input."""
     root = tmp_path / "kaggle"
     dist = tmp_path / "dist"
@@ -324,6 +326,9 @@ def fake_kaggle(tmp_path: Path, codec: str, decompressor: str) -> Kaggle:
     app_src = tmp_path / "src-app"
     (app_src / "src").mkdir(parents=True)
     (app_src / "src" / "Inference.jl").write_text(ENTRY)
+    for relpath, text in (app_extra or {}).items():
+        (app_src / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (app_src / relpath).write_text(text)
     depot, _ = archive.pack_tree(depot_src, dist / "dotjulia", codec=codec, mtime=EPOCH, prefix=".julia")
     compiled, _ = archive.pack_tree(compiled_src, dist / "compiled", codec=codec, mtime=EPOCH, prefix=".julia/compiled")
     app, _ = archive.pack_tree(app_src, dist / "inference", codec=codec, mtime=EPOCH, prefix="Inference")
@@ -336,7 +341,7 @@ def fake_kaggle(tmp_path: Path, codec: str, decompressor: str) -> Kaggle:
         LayerFile("compiled", "compiled", compiled.sha256, compiled.size, codec, decompressor, str(places["depot"])),
         LayerFile("app", "inference", app.sha256, app.size, codec, decompressor, str(places["app"])),
     )
-    lock = make_lock(layers=layers, layout=layout, codec=codec)
+    lock = make_lock(layers=layers, layout=layout, codec=codec, **lock_changes)
     attached = root / "input"
     for slug, name in (("inference-julia", "julia"), ("inference-depot", "dotjulia"), ("inference-compiled", "compiled"), ("inference-app", "inference")):
         (attached / slug).mkdir(parents=True)
@@ -474,3 +479,116 @@ def test_the_first_cell_checks_the_hardware_the_notebook_was_written_for(
     with pytest.raises(RuntimeError, match="juliapack: this notebook was written for .*, but Kaggle gave") as failed:
         run_cells(notebook, kaggle, stop_before='unpack(LAYERS["julia"])')
     assert (", ".join(gpus) or "no GPU") in str(failed.value)
+
+
+# --------------------------------------------------------------------------- inference-server competitions
+
+# A stand-in for the bridge's module (our own interface; the real one runs in tests/docker/test_bridge.py):
+# it records how the notebook starts the worker and plays a gateway of three calls.
+FAKE_BRIDGE = '''\
+import json, os, time
+from pathlib import Path
+started = []
+class Worker:
+    def __init__(self, julia, kwargs):
+        self.julia, self.kwargs, self.closed = julia, kwargs, False
+    def as_predict(self):
+        def predict(*args):
+            time.sleep(0.01)
+            return [len(args), args[0]]
+        return predict
+    def close(self):
+        self.closed = True
+def start_worker(julia, **kwargs):
+    started.append(Worker(julia, kwargs))
+    return started[-1]
+def find_competition_dir(root):
+    raise AssertionError("the notebook found the competition itself")
+def enter_server(predict, *, competition_dir, server):
+    assert predict.__name__ == "predict"
+    answers = [predict(batch, None) for batch in range(3)]
+    Path("submission.parquet").write_text(json.dumps({"answers": answers, "folder": str(competition_dir), "server": server}))
+'''
+
+
+def serve_kaggle(tmp_path: Path, model: Path, monkeypatch) -> tuple[Kaggle, nbformat.NotebookNode]:
+    kaggle = fake_kaggle(tmp_path, "gzip", "tar", app_extra={".juliapack-serve/juliapack_bridge.py": FAKE_BRIDGE}, bridge=".juliapack-serve")
+    (kaggle.input / "tiny-serve" / "kaggle_evaluation").mkdir(parents=True)
+    working = kaggle.root / "working"
+    working.mkdir(parents=True)
+    monkeypatch.chdir(working)  # the gateway writes submission.parquet in the notebook's folder
+    monkeypatch.setenv("JULIAPACK_JULIA_FLAGS", "--compiled-modules=strict")
+    monkeypatch.delitem(sys.modules, "juliapack_bridge", raising=False)
+    cfg = config(tmp_path, model="model.jld2", args="--k 3", serve=True, competition="tiny-serve", deadline="45s",
+                 server="tiny_inference_server:TinyInferenceServer", submission=str(working / "submission.parquet"))  # fmt: skip
+    return kaggle, render(plan_notebook(cfg, kaggle.lock, owner="alice", dist=tmp_path / "dist", accelerator=ACCELERATORS["none"]))
+
+
+def test_a_serve_notebook_starts_the_worker_then_enters_the_competition_server(tmp_path: Path, model: Path, clean_env, capfd, monkeypatch) -> None:
+    kaggle, notebook = serve_kaggle(tmp_path, model, monkeypatch)
+    namespace = run_cells(notebook, kaggle)
+    bridge = sys.modules.pop("juliapack_bridge")
+
+    layout = kaggle.lock.layout
+    (worker,) = bridge.started
+    assert worker.julia == f"{layout.julia_prefix}/bin/julia" and worker.closed
+    model_path = kaggle.input / "datasets" / "alice" / "inference-model" / "model.jld2"
+    assert worker.kwargs == {"project": layout.app_dir, "module": "Inference", "args": ["--model", str(model_path), "--k", "3"],
+                             "deadline": 45.0, "julia_flags": ["-t", "auto", "--compiled-modules=strict"]}  # fmt: skip
+    written = json.loads((kaggle.root / "working" / "submission.parquet").read_text())
+    assert written == {"answers": [[2, 0], [2, 1], [2, 2]], "folder": str(kaggle.input / "tiny-serve"), "server": "tiny_inference_server:TinyInferenceServer"}
+    assert len(namespace["call_seconds"]) == 3 and all(seconds >= 0.01 for seconds in namespace["call_seconds"])
+    out = capfd.readouterr().out
+    entered = re.search(r"juliapack: entering the competition server \((.*)\) ([0-9.]+) s after the cell started", out)
+    assert entered and entered.group(1) == str(kaggle.input / "tiny-serve") and float(entered.group(2)) < 5
+    served = re.search(r"juliapack: served 3 calls; per call after the first p50 ([0-9.]+) ms, p99 ([0-9.]+) ms; first answer ([0-9.]+) s", out)
+    assert served and 10 <= float(served.group(1)) <= float(served.group(2)) and float(served.group(3)) >= 0.01
+    assert "juliapack: submission written to" in out
+
+
+def test_a_serve_notebook_fails_when_the_gateway_writes_no_submission(tmp_path: Path, model: Path, clean_env, monkeypatch) -> None:
+    kaggle, notebook = serve_kaggle(tmp_path, model, monkeypatch)
+    bridge_file = kaggle.lock.layout.app_dir + "/.juliapack-serve/juliapack_bridge.py"
+    for cell in notebook.cells:  # a gateway that returns without writing
+        cell.source = cell.source.replace("import juliapack_bridge", "import juliapack_bridge\njuliapack_bridge.enter_server = lambda predict, **_: None")
+    with pytest.raises(FileNotFoundError, match="the competition's gateway did not write"):
+        run_cells(notebook, kaggle)
+    assert Path(bridge_file).is_file()
+    sys.modules.pop("juliapack_bridge")
+
+
+def test_the_serve_config_names_the_bridge_the_module_and_the_deadline(tmp_path: Path, model: Path) -> None:
+    plan = planned(tmp_path, lock=make_lock(bridge=".juliapack-serve"), model="model.jld2", args="--k 3", serve=True, competition="tiny-serve")
+    assert plan.config["command"] is None and plan.config["submission"] == "/kaggle/working/submission.parquet"
+    assert plan.config["serve"] == {
+        "bridge": "/tmp/Inference/.juliapack-serve", "project": "/tmp/Inference", "module": "Inference",
+        "args": ["--model", "{model}", "--k", "3"], "deadline": 300.0, "server": None, "competition": "tiny-serve",
+        "julia_flags": ["-t", "auto"],
+    }  # fmt: skip
+    notebook = render(plan)
+    text = "\n".join(cell.source for cell in notebook.cells)
+    assert "juliapack_bridge.start_worker(" in text and "run_entry_point" not in text
+    assert "answers the predict calls of tiny-serve's inference server" in notebook.cells[0].source
+    assert kernel_metadata(plan)["competition_sources"] == ["tiny-serve"]
+
+
+def test_serve_needs_a_build_that_carries_the_bridge(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--serve needs the bridge in the app layer, and this build of Inference has none"):
+        planned(tmp_path, serve=True, competition="tiny-serve")
+
+
+def test_serve_needs_the_competition(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="serve needs the competition"):
+        config(tmp_path, serve=True)
+
+
+@pytest.mark.parametrize("server", ["tiny_inference_server", "a b:C", ":Class", "mod:"])
+def test_a_server_that_is_not_module_colon_class_is_refused(tmp_path: Path, server: str) -> None:
+    with pytest.raises(ConfigError, match="is not MODULE:CLASS"):
+        config(tmp_path, serve=True, competition="tiny-serve", server=server)
+
+
+def test_the_deadline_and_serve_come_from_juliapack_toml(tmp_path: Path) -> None:
+    (tmp_path / "juliapack.toml").write_text('[notebook]\nserve = true\ncompetition = "tiny-serve"\ndeadline = "4m"\n')
+    cfg = config(tmp_path)
+    assert cfg.serve and cfg.deadline == 240.0 and cfg.submission == "/kaggle/working/submission.parquet"

@@ -284,3 +284,30 @@ def test_outputs_of_an_earlier_rehearsal_are_removed_first(tmp_path: Path) -> No
     out.mkdir(parents=True)
     (out / "submission.csv").write_text("from the last run")
     assert verify.fresh_output_folder(out) == out and list(out.iterdir()) == []
+
+
+SERVE_OUTPUT = ("juliapack: entering the competition server (/kaggle/input/tiny-serve) 0.41 s after the cell started\n"
+                "Forecast: loaded 2 weights\n"
+                "juliapack: served 50 calls; per call after the first p50 0.812 ms, p99 2.250 ms; first answer 3.17 s after the cell started\n")  # fmt: skip
+
+
+def test_a_serve_run_reports_its_calls_and_times(tmp_path: Path) -> None:
+    rehearsal = judged(tmp_path, outputs=["", *UNPACK_OUTPUT, SERVE_OUTPUT, ""], submission="/juliapack/verify/submission.parquet")
+    assert rehearsal.passed and rehearsal.first_output_seconds is None
+    assert rehearsal.served == verify.Served(entered_seconds=0.41, calls=50, p50_ms=0.812, p99_ms=2.25, first_answer_seconds=3.17)
+    assert verify._summary(rehearsal)["served"] == {"entered_seconds": 0.41, "calls": 50, "p50_ms": 0.812, "p99_ms": 2.25, "first_answer_seconds": 3.17}
+
+
+def test_a_script_run_or_one_that_never_finished_serving_has_no_serve_figures(tmp_path: Path) -> None:
+    assert judged(tmp_path).served is None
+    entered_only = SERVE_OUTPUT.splitlines()[0]
+    assert judged(tmp_path, outputs=[entered_only], error="GatewayRuntimeError").served is None
+
+
+def test_a_serve_notebook_is_not_rehearsed_without_the_competition_data(tmp_path: Path) -> None:
+    config = {"serve": {"competition": "tiny-serve"}}
+    with pytest.raises(InputError, match="none is mounted at /kaggle/input/tiny-serve") as raised:
+        verify.refuse_serving_without_the_competition(config, (Mount(tmp_path, "/kaggle/input/other"),))
+    assert "--input PATH:/kaggle/input/tiny-serve" in raised.value.fix
+    verify.refuse_serving_without_the_competition(config, (Mount(tmp_path, "/kaggle/input/tiny-serve/"),))
+    verify.refuse_serving_without_the_competition({"serve": None}, ())
