@@ -29,7 +29,10 @@ def start_trap(attempts):
 
     def serve():
         while True:
-            connection, _ = server.accept()
+            try:
+                connection, _ = server.accept()
+            except OSError:  # the trap was closed
+                return
             with connection:
                 try:
                     connection.settimeout(5)
@@ -40,7 +43,22 @@ def start_trap(attempts):
                     pass
 
     threading.Thread(target=serve, daemon=True).start()
-    return server.getsockname()[1]
+    return server
+
+
+# Loopback is not the network: an inference-server competition's gateway reaches its server over
+# localhost (gRPC honours the proxy variables too), as it does on Kaggle with the internet off.
+LOOPBACK = "localhost,127.0.0.1,::1"
+
+
+def trap_the_network(attempts):
+    """Send every request that leaves the machine to the trap, through the proxy variables; returns the trap."""
+    trap = start_trap(attempts)
+    proxy = f"http://127.0.0.1:{trap.getsockname()[1]}"
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
+        os.environ[name] = proxy
+    os.environ["no_proxy"] = os.environ["NO_PROXY"] = LOOPBACK
+    return trap
 
 
 def hash_caches(depots):
@@ -74,10 +92,7 @@ def main(notebook_path, executed_path, result_path, cell_timeout, *depots):
     from nbclient.exceptions import CellExecutionError
 
     attempts = []
-    proxy = f"http://127.0.0.1:{start_trap(attempts)}"
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
-        os.environ[name] = proxy
-    os.environ["no_proxy"] = os.environ["NO_PROXY"] = ""
+    trap_the_network(attempts)
     os.environ["JULIA_DEBUG"] = "loading"  # names the reason when a cache is rejected
     WORKING.mkdir(parents=True, exist_ok=True)
 

@@ -756,3 +756,29 @@ def test_before_1_10_the_newest_cache_of_each_package_is_kept(tmp_path: Path) ->
 
 BUILT_PLAN = plans.BuildPlan(image="i", network="none", mounts=(), env=(), steps=(), layout=plans.layout_for("Inference"),
                              julia_layer=None, codec="zstd", decompressor="zstd")  # fmt: skip
+
+
+def test_the_rehearsal_traps_requests_that_leave_the_machine_but_not_loopback(monkeypatch) -> None:
+    import http.server
+    import threading
+    import urllib.error
+    import urllib.request
+
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy", "no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(name, "")  # restored after the test; the runner sets them for its process
+    local = http.server.HTTPServer(("127.0.0.1", 0), type("Ok", (http.server.BaseHTTPRequestHandler,), {
+        "do_GET": lambda self: (self.send_response(204), self.end_headers()),
+        "log_message": lambda self, *args: None,
+    }))
+    threading.Thread(target=local.serve_forever, daemon=True).start()
+    attempts = []
+    trap = load_runner().trap_the_network(attempts)
+    with pytest.raises(urllib.error.HTTPError, match="403") as refused:
+        urllib.request.urlopen("http://example.invalid/model.bin", timeout=10)
+    refused.value.close()
+    with urllib.request.urlopen(f"http://127.0.0.1:{local.server_port}/", timeout=10) as answer:
+        assert answer.status == 204  # a competition's gateway talks to its server over loopback
+    local.shutdown()
+    local.server_close()
+    trap.close()
+    assert attempts == ["GET http://example.invalid/model.bin HTTP/1.1"]
