@@ -76,8 +76,8 @@ def forget_kaggle_evaluation() -> None:
         del sys.modules[name]
 
 
-@pytest.fixture
-def clean_imports():
+@pytest.fixture(name="clean_imports")
+def clean_imports_fixture():
     """Each test imports its own kaggle_evaluation: forget it (and its sys.path entry) afterwards."""
     path = list(sys.path)
     forget_kaggle_evaluation()

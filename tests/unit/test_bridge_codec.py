@@ -14,7 +14,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from tests.unit.bridge_helpers import TINY_SERVE, clean_imports, fake_julia  # noqa: F401 - clean_imports is a fixture
+from tests.unit.bridge_helpers import TINY_SERVE, clean_imports_fixture, fake_julia  # noqa: F401 - the clean_imports fixture
 
 import juliapack_bridge as bridge  # noqa: E402 - bridge_helpers puts templates/serve on sys.path
 import juliapack_wire as wire  # noqa: E402

@@ -9,7 +9,7 @@ import threading
 import polars as pl
 import pytest
 
-from tests.unit.bridge_helpers import ROOT, TINY_SERVE, clean_imports  # noqa: F401 - clean_imports is a fixture
+from tests.unit.bridge_helpers import ROOT, TINY_SERVE, clean_imports_fixture  # noqa: F401 - the clean_imports fixture
 
 import juliapack_bridge as bridge  # noqa: E402
 
