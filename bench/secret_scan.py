@@ -11,7 +11,6 @@ then handles the same entries:
                   Runs just before and just after each baseline; the ratio is the median over runs of
                   their mean / the baseline (the machine's speed drifts over minutes). Then the text
                   files and the binaries apart, each against reading just those files
-  secrets.py      today's check as build calls it (third-party by name only, own files' first MiB)
   every byte      the token rules over every byte, binaries too: what sniffing binaries saves
   detect-secrets  its default plugins, one process, on a sample of the depot's text files,
                   extrapolated to all of its text bytes (skipped when detect-secrets is not installed)
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import gen_depot  # noqa: E402
-from juliapack import archive, secret_rules, secret_scan, secrets  # noqa: E402
+from juliapack import archive, secret_rules, secret_scan  # noqa: E402
 from testbed.cache import cache_root, read_env_file  # noqa: E402
 
 BUFFER = 1 << 20
@@ -60,13 +59,6 @@ def read_all(files: list[archive.Entry]) -> None:
 def secret_scan_pass(files: list[archive.Entry]) -> None:
     found = secret_scan.scan_entries(files, role="depot")
     assert not found, found  # the generated depot holds no secrets: a finding is a false positive
-
-
-def secrets_py_pass(files: list[archive.Entry]) -> None:
-    for entry in files:
-        relpath = entry.arcname.split("/", 1)[-1]
-        third_party = secrets.is_third_party_depot_path(relpath)
-        secrets.check(relpath, entry.size, Path(entry.path).read_bytes, third_party=third_party, scan_content=not third_party)
 
 
 def every_byte_pass(files: list[archive.Entry]) -> None:
@@ -143,7 +135,6 @@ def main() -> None:
         part_scan = min(timed(lambda: secret_scan_pass(part)) for _ in range(args.runs))
         part_bytes = sum(entry.size for entry in part)
         print(row(label, part_scan, part_bytes, part_read, f"their read: {part_read:.2f} s ({part_bytes / 1e6:.0f} MB; best of {args.runs})"))
-    print(row("secrets.py", timed(lambda: secrets_py_pass(files)), total, baseline, "today's check (reads own files' first MiB only)"))
     print(row("every byte", timed(lambda: every_byte_pass(files)), total, baseline, "token rules over binaries too"))
     rate = detect_secrets_rate(text, args.detect_secrets_files)
     if rate is not None:

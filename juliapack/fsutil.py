@@ -25,6 +25,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def file_stamp(path: Path) -> list[int]:
+    """What changes whenever a file's bytes could have: size, mtime, ctime (no program can set it), inode."""
+    info = path.stat()
+    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+
+
 @contextmanager
 def atomic_output(target: Path, mode: str = "wb", *, large: bool = False) -> Iterator[IO[Any]]:
     """Write to a temp file next to ``target``, then os.replace it in: readers never see half a file.

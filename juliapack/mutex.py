@@ -22,11 +22,12 @@ def mutex_file(cache_dir: Path, kind: str, key: str) -> Path:
 
 
 @contextmanager
-def held(path: Path, *, what: str, reporter: Reporter = NullReporter(), wait: bool = True) -> Iterator[None]:
+def held(path: Path, *, what: str, reporter: Reporter = NullReporter(), wait: bool = True) -> Iterator[bool]:
     """Hold the mutex ``path``; if another process holds it, say so and wait (or raise BlockingIOError
-    when ``wait`` is False)."""
+    when ``wait`` is False). Yields whether it waited: what the other process did may change the plan."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
+        waited = False
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -34,7 +35,8 @@ def held(path: Path, *, what: str, reporter: Reporter = NullReporter(), wait: bo
                 raise
             reporter.info(f"waiting for another juliapack process using {what}")
             fcntl.flock(handle, fcntl.LOCK_EX)
+            waited = True
         try:
-            yield
+            yield waited
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

@@ -129,7 +129,9 @@ def _warn_if_the_notebook_mounts_others(lock: Lock, plans: tuple[DatasetPlan, ..
 
 def _upload_one(client, plan: DatasetPlan, action: str, sources, cfg: UploadConfig, lock: Lock, waiter, reporter: Reporter) -> DatasetOutcome:  # noqa: PLR0913
     """Send one dataset (one at a time per dataset, whichever dist/ it comes from) and record what Kaggle holds."""
-    with held(mutex_file(cfg.cache_dir, "dataset", plan.ref), what=f"the dataset {plan.ref}", reporter=reporter):
+    with held(mutex_file(cfg.cache_dir, "dataset", plan.ref), what=f"the dataset {plan.ref}", reporter=reporter) as waited:
+        if waited and action != "unchanged":  # an upload from another dist/ may have just sent this content
+            action = _action(client, plan, lock.uploads.get(plan.role), waiter, reporter)
         if action == "unchanged":
             outcome = _unchanged(client, plan, reporter)
         else:

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from juliapack import archive, container
-from juliapack.errors import ConfigError
-from juliapack.fsutil import write_json_atomic
+from juliapack.build.work import copy_file
+from juliapack.errors import ConfigError, EnvironmentProblem
+from juliapack.fsutil import file_stamp, sha256_file, write_json_atomic
 from juliapack.julia_dist import JuliaDist
+from juliapack.mutex import held
 from juliapack.report import Reporter
 
 TRANSCODED = "juliapack-{codec}-v1"  # folder of a recompressed tarball beside the official one
@@ -43,19 +45,55 @@ class JuliaLayer:
 
 
 def julia_layer_for(julia: JuliaDist, *, codec: str, decompressor: str, reporter: Reporter) -> JuliaLayer:
-    """The official tarball when the layers are gzip; else its members recompressed (once, cached)."""
+    """The official tarball when the layers are gzip; else its members recompressed (once, cached, and
+    made again when the cached bytes are no longer the ones recorded)."""
     if codec == "gzip":
         return JuliaLayer(julia.path, julia.release.sha256, julia.release.size, "gzip", decompressor)
     folder = julia.path.parent / TRANSCODED.format(codec=codec)
-    target, stamp = folder / julia.path.name.removesuffix(".tar.gz"), folder / "sha256.json"
-    if stamp.is_file() and target.is_file():
-        known = json.loads(stamp.read_text())
-        if known["size"] == target.stat().st_size:
-            return JuliaLayer(target, known["sha256"], known["size"], codec, decompressor)
-    reporter.step(f"Recompressing Julia {julia.version} with {codec} (once; unpacking it on Kaggle gets faster)")
-    written = archive.transcode(julia.path, target, codec=codec, reporter=reporter)
-    write_json_atomic(stamp, {"sha256": written.sha256, "size": written.size})
-    return JuliaLayer(target, written.sha256, written.size, codec, decompressor)
+    target, record = folder / julia.path.name.removesuffix(".tar.gz"), folder / "sha256.json"
+    with held(folder.parent / f".{folder.name}.mutex", what=f"the recompressed Julia {julia.version}", reporter=reporter):
+        known = _verified(target, record, reporter)
+        if known is None:
+            reporter.step(f"Recompressing Julia {julia.version} with {codec} (once; unpacking it on Kaggle gets faster)")
+            written = archive.transcode(julia.path, target, codec=codec, reporter=reporter)
+            known = _record(record, target, sha256=written.sha256, size=written.size)
+    return JuliaLayer(target, known["sha256"], known["size"], codec, decompressor)
+
+
+def _verified(target: Path, record: Path, reporter: Reporter) -> dict | None:
+    """The recorded sha256 and size of a cached recompressed tarball whose bytes are still those; None if
+    it is missing or damaged. It is hashed again only when its stamp says it may have changed."""
+    try:
+        known, stamp = json.loads(record.read_text()), file_stamp(target)
+        sha256, size = known["sha256"], known["size"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        reporter.warn(f"the record {record} of the cached {target.name} is unreadable; recompressing it again")
+        return None
+    if known.get("stamp") == stamp:
+        return known
+    if stamp[0] == size and sha256_file(target) == sha256:
+        return _record(record, target, sha256=sha256, size=size)
+    reporter.warn(f"the cached {target} is damaged (its sha256 differs from the one recorded); recompressing it again")
+    return None
+
+
+def _record(record: Path, target: Path, *, sha256: str, size: int) -> dict:
+    known = {"sha256": sha256, "size": size, "stamp": file_stamp(target)}
+    write_json_atomic(record, known)
+    return known
+
+
+def copy_layer(layer: JuliaLayer, target: Path) -> None:
+    """The Julia layer copied into dist/ (a copy of its own), its bytes checked against the recorded sha256."""
+    if copy_file(layer.path, target) != layer.sha256:
+        target.unlink()
+        layer.path.unlink(missing_ok=True)  # so the next build downloads or recompresses it again
+        raise EnvironmentProblem(
+            f"the cached Julia layer {layer.path} does not hold the bytes recorded for it (sha256 differs)",
+            fix="run the build again: the damaged cache entry was removed and will be made again",
+        )
 
 
 @dataclass(frozen=True)

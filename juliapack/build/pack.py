@@ -11,7 +11,8 @@ from juliapack.project import JuliaProject
 from juliapack.serve import bridge_dir
 from juliapack.build.depot import IN_COMPILED_LAYER, DepotReport, app_filter, compiled_caches, depot_filter, refuse_secrets_in_depot, split_compiled
 from juliapack.build.plan import APP_PARENT, DEPOT, DEPOT_PARENT, BuildPlan
-from juliapack.build.work import WorkDirs, commit, copy_file, staging, stamps_file, write_stamps
+from juliapack.build.julia_layer import copy_layer
+from juliapack.build.work import WorkDirs, commit, staging, stamps_file, write_stamps
 from juliapack.config import BuildConfig
 from juliapack.container import ImageInfo
 from juliapack.julia_dist import JuliaDist
@@ -44,7 +45,7 @@ def pack(cfg: BuildConfig, plan: BuildPlan, facts: BuildFacts, work: WorkDirs, *
     (work.depot / "compiled").mkdir(exist_ok=True)
     with staging(cfg.out) as stage:
         reporter.step("Packing")
-        copy_file(plan.julia_layer.path, stage / cfg.names.julia)
+        copy_layer(plan.julia_layer, stage / cfg.names.julia)
         pack_tree = partial(archive.pack_tree, codec=plan.codec, mtime=cfg.source_date_epoch, reporter=reporter)
         depot_written, depot_collected = pack_tree(work.depot, stage / cfg.names.depot, prefix=DEPOT_NAME, drop=without_compiled)
         compiled_written, compiled_collected = pack_tree(

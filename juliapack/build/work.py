@@ -22,7 +22,7 @@ from juliapack import __version__
 from juliapack.project import JuliaProject
 from juliapack.config import BuildConfig
 from juliapack.errors import InputError
-from juliapack.fsutil import atomic_output, write_json_atomic
+from juliapack.fsutil import atomic_output, file_stamp, write_json_atomic
 from juliapack.report import Reporter
 from juliapack.workflow.lock import APP_DEPOT, LayerFile, Lock, layer_problem, lock_path, read_lock
 
@@ -92,7 +92,7 @@ def up_to_date(dist: Path, expected: str, *, stamps: Path | None = None) -> Lock
         return None
     known = _read_stamps(stamps)
     for layer in lock.layers:
-        untouched = (dist / layer.file).is_file() and known.get(layer.file) == [layer.sha256, *_stamp(dist / layer.file)]
+        untouched = (dist / layer.file).is_file() and known.get(layer.file) == [layer.sha256, *file_stamp(dist / layer.file)]
         if layer_problem(dist, layer, hashed=not untouched):
             return None
     return lock
@@ -100,12 +100,6 @@ def up_to_date(dist: Path, expected: str, *, stamps: Path | None = None) -> Lock
 
 def stamps_file(cfg: BuildConfig) -> Path:
     return cfg.cache_dir / "stamps" / f"{hashlib.sha256(str(cfg.out).encode()).hexdigest()[:16]}.json"
-
-
-def _stamp(path: Path) -> list[int]:
-    """What changes whenever a file's bytes could have: size, mtime, ctime (no program can set it), inode."""
-    info = path.stat()
-    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
 
 
 def _read_stamps(path: Path | None) -> dict[str, list]:
@@ -117,7 +111,7 @@ def _read_stamps(path: Path | None) -> dict[str, list]:
 
 
 def write_stamps(path: Path, dist: Path, layers: tuple[LayerFile, ...]) -> None:
-    write_json_atomic(path, {layer.file: [layer.sha256, *_stamp(dist / layer.file)] for layer in layers})
+    write_json_atomic(path, {layer.file: [layer.sha256, *file_stamp(dist / layer.file)] for layer in layers})
 
 
 def work_dirs_for(cfg: BuildConfig, project: JuliaProject) -> WorkDirs:
@@ -187,10 +181,15 @@ def _same_bytes(a: Path, b: Path, *, chunk: int = 1 << 20) -> bool:
                 return True
 
 
-def copy_file(source: Path, target: Path) -> None:
-    """A copy of its own, never a hard link: a later write to a file in dist/ must not reach the cache."""
+def copy_file(source: Path, target: Path) -> str:
+    """A copy of its own, never a hard link: a later write to a file in dist/ must not reach the cache.
+    Returns the sha256 of the bytes copied."""
+    digest = hashlib.sha256()
     with open(source, "rb") as src, atomic_output(target, large=True) as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
+        for chunk in iter(lambda: src.read(1 << 20), b""):
+            digest.update(chunk)
+            dst.write(chunk)
+    return digest.hexdigest()
 
 
 @contextmanager

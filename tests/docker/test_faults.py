@@ -13,6 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from juliapack.workflow.lock import read_lock
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
 
 def snapshot(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
@@ -118,3 +124,31 @@ def test_two_builds_into_one_dist_run_one_after_the_other(rebuilt, start, docker
     assert (first.returncode, second.returncode) == (0, 0), err1 + err2
     assert "waiting for another juliapack process using" in err2
     assert "up to date" in out2  # the second saw the first's finished dist, not a mix
+
+
+def flip_a_byte(path: Path, *, at: int = 4096) -> None:
+    with open(path, "r+b") as stream:  # in place: same size, same inode
+        stream.seek(at)
+        old = stream.read(1)
+        stream.seek(at)
+        stream.write(bytes([old[0] ^ 0xFF]))
+
+
+def test_writes_into_dist_julia_or_its_cache_entry_are_healed_by_the_next_build(workspace):
+    """dist/julia is a copy of its own (a write to it never reaches the cache), and a damaged cache entry is made again."""
+    workspace.juliapack("build", "--no-verify")
+    layer = read_lock(workspace.dist).layer("julia")
+    cache = Path(workspace.env["JULIAPACK_CACHE_DIR"])
+    cached = [p for p in cache.glob("julia/*/**/julia-*") if p.is_file() and p.stat().st_size == layer.size and sha256(p) == layer.sha256]
+    assert len(cached) == 1, cached
+    shipped = workspace.dist / "julia"
+    assert shipped.stat().st_ino != cached[0].stat().st_ino and shipped.stat().st_nlink == 1
+
+    flip_a_byte(shipped)
+    workspace.juliapack("build", "--no-verify")
+    assert sha256(shipped) == layer.sha256 == sha256(cached[0])
+
+    flip_a_byte(cached[0])
+    result = workspace.juliapack("build", "--no-verify", "--force")
+    assert "is damaged" in result.stderr, result.stderr
+    assert sha256(shipped) == layer.sha256 == read_lock(workspace.dist).layer("julia").sha256

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import tarfile
@@ -10,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from juliapack import archive
-from juliapack.build.julia_layer import julia_layer_for
+from juliapack.build import julia_layer
+from juliapack.build.julia_layer import copy_layer, julia_layer_for
 from juliapack.julia_version import exact_version
-from juliapack.errors import InputError
+from juliapack.errors import EnvironmentProblem, InputError
+from juliapack.fsutil import sha256_file
 from juliapack.julia_dist import JuliaDist, JuliaRelease
 from juliapack.report import RecordingReporter
 
@@ -107,3 +110,82 @@ def test_the_recompress_progress_bar_has_a_total_and_reaches_it(tmp_path: Path) 
 
     archive.transcode(source, tmp_path / "julia", codec="zstd", reporter=Bars())
     assert bars == {"recompress julia": [source.stat().st_size, source.stat().st_size]}
+
+
+def cached_layer(tmp_path: Path) -> tuple[JuliaDist, RecordingReporter]:
+    (tmp_path / "cache").mkdir()
+    source = official_tarball(tmp_path / "cache" / "julia-1.9.9-linux-x86_64.tar.gz")
+    release = JuliaRelease(exact_version("1.9.9"), "https://example.invalid/j.tar.gz", "e" * 64, source.stat().st_size, source.name)
+    return JuliaDist(release, source), RecordingReporter()
+
+
+def recompressions(reporter: RecordingReporter) -> int:
+    return len([s for s in reporter.texts("step") if s.startswith("Recompressing")])
+
+
+def overwrite_in_place(path: Path, *, at: int = 100) -> None:
+    with open(path, "r+b") as stream:  # same size, same inode: what a size check cannot see
+        stream.seek(at)
+        old = stream.read(1)
+        stream.seek(at)
+        stream.write(bytes([old[0] ^ 0xFF]))
+
+
+def test_a_damaged_cached_layer_is_recompressed(tmp_path: Path) -> None:
+    julia, reporter = cached_layer(tmp_path)
+    first = julia_layer_for(julia, codec="zstd", decompressor="zstd", reporter=reporter)
+    overwrite_in_place(first.path)
+    again = julia_layer_for(julia, codec="zstd", decompressor="zstd", reporter=reporter)
+    assert again == first and sha256_file(again.path) == first.sha256
+    assert recompressions(reporter) == 2
+    assert any("is damaged (its sha256 differs" in w for w in reporter.texts("warn"))
+
+
+def test_a_cached_layer_touched_but_intact_is_hashed_once_and_kept(tmp_path: Path) -> None:
+    julia, reporter = cached_layer(tmp_path)
+    first = julia_layer_for(julia, codec="zstd", decompressor="zstd", reporter=reporter)
+    first.path.write_bytes(first.path.read_bytes())  # new stamps, same bytes
+    hashed = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(julia_layer, "sha256_file", lambda path: hashed.append(path) or sha256_file(path))
+        assert julia_layer_for(julia, codec="zstd", decompressor="zstd", reporter=reporter) == first
+        assert julia_layer_for(julia, codec="zstd", decompressor="zstd", reporter=reporter) == first
+    assert hashed == [first.path]  # the second call trusts the stamps recorded after the first
+    assert recompressions(reporter) == 1 and reporter.texts("warn") == []
+
+
+@pytest.mark.parametrize("record", ["not json", "[]", '{"size": 1}', None])
+def test_an_unreadable_or_missing_record_makes_the_layer_again(tmp_path: Path, record: str | None) -> None:
+    julia, reporter = cached_layer(tmp_path)
+    first = julia_layer_for(julia, codec="zstd", decompressor="zstd", reporter=reporter)
+    stamp = first.path.parent / "sha256.json"
+    if record is None:
+        stamp.unlink()
+    else:
+        stamp.write_text(record)
+    assert julia_layer_for(julia, codec="zstd", decompressor="zstd", reporter=reporter) == first
+    assert recompressions(reporter) == 2
+    assert len(reporter.texts("warn")) == (0 if record is None else 1)
+
+
+def test_the_copy_in_dist_shares_no_storage_with_the_cache(tmp_path: Path) -> None:
+    julia, reporter = cached_layer(tmp_path)
+    layer = julia_layer_for(julia, codec="zstd", decompressor="zstd", reporter=reporter)
+    copy = tmp_path / "dist" / "julia"
+    copy_layer(layer, copy)
+    assert copy.read_bytes() == layer.path.read_bytes()
+    assert copy.stat().st_ino != layer.path.stat().st_ino and copy.stat().st_nlink == 1
+    overwrite_in_place(copy)
+    assert julia_layer_for(julia, codec="zstd", decompressor="zstd", reporter=reporter) == layer
+    assert sha256_file(layer.path) == layer.sha256 and recompressions(reporter) == 1
+
+
+def test_a_layer_whose_bytes_are_not_the_recorded_ones_is_not_copied_and_is_made_again(tmp_path: Path) -> None:
+    julia, reporter = cached_layer(tmp_path)
+    layer = julia_layer_for(julia, codec="zstd", decompressor="zstd", reporter=reporter)
+    with pytest.raises(EnvironmentProblem, match="does not hold the bytes recorded") as refused:
+        copy_layer(dataclasses.replace(layer, sha256="0" * 64), tmp_path / "dist" / "julia")
+    assert "run the build again" in refused.value.fix
+    assert not layer.path.exists() and not (tmp_path / "dist" / "julia").exists()
+    assert julia_layer_for(julia, codec="zstd", decompressor="zstd", reporter=reporter) == layer
+    assert recompressions(reporter) == 2
