@@ -9,6 +9,7 @@ check are `build.work`'s, the pruning rules `build.depot`'s, the layers' compres
 from __future__ import annotations
 
 import os
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -220,9 +221,13 @@ def _check_and_prune_caches(plan: BuildPlan, work: WorkDirs, name: str, compiled
             reporter.info(f"removed {len(removed)} stale cache files no Julia would load ({removed[0]}, ...)")
 
 
+# CSI sequences (colours, cursor moves) and OSC ones (titles, links): Pkg colours its own ERROR: label.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+
 def _with_pkg_message(error: BuildFailed) -> BuildFailed:
     """Lift Julia's own `ERROR: ...` line into the one-line message."""
-    lines = error.details.splitlines()
+    lines = _ANSI_ESCAPE.sub("", error.details).splitlines()
     message = next((line.strip() for line in lines if line.lstrip().startswith("ERROR:")), None)
     if message is None:
         return error
