@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from juliapack import secret_scan
+from juliapack import compat, secret_scan
 from juliapack.errors import ProjectError
 from juliapack.ignore import IgnoreRules
 from juliapack.julia_version import JuliaVersion, parse_version
@@ -44,6 +44,8 @@ class JuliaProject:
     packages: tuple[Package, ...]
     declared: frozenset[str] = frozenset()  # every name in [deps], [weakdeps] and [extras]: whose preferences apply
     preferences: dict[str, Any] = field(default_factory=dict)  # Project.toml's [preferences]
+    compat: dict[str, str] = field(default_factory=dict)  # Project.toml's [compat]
+    manifest_format: int = 1  # 2 from Julia 1.7 (read from 1.6); format 1 has no manifest_format key
 
     @property
     def is_package(self) -> bool:
@@ -141,6 +143,8 @@ def read_project(root: Path, *, julia_version: JuliaVersion | None = None) -> Ju
         packages=tuple(_packages(manifest, manifest_file)),
         declared=frozenset(name for table in ("deps", "weakdeps", "extras") for name in (project.get(table) or {})),
         preferences=dict(project.get("preferences") or {}),
+        compat={str(k): v for k, v in (project.get("compat") or {}).items() if isinstance(v, str)},
+        manifest_format=2 if "manifest_format" in manifest or "julia_version" in manifest else 1,
     )
     check_manifest_current(result)
     return result
@@ -201,6 +205,40 @@ def check_manifest_current(project: JuliaProject) -> None:
                 f"{package.name} is developed from {package.path}, outside the project",
                 fix="move it inside the project folder (and `Pkg.develop(path=\"./...\")` it) or add it from a registry",
             )
+
+
+def check_manifest_julia(project: JuliaProject, julia: JuliaVersion) -> None:
+    """The Julia chosen can read the Manifest: Pkg meets a newer one only inside the container, as a MethodError."""
+    name, recorded = project.manifest_file.name, project.manifest_julia_version
+    if project.manifest_format >= 2 and julia.series < (1, 6):
+        raise ProjectError(
+            f"{name} is in format 2 (written by Julia {recorded or '1.7+'}), which Julia {julia} cannot read (it needs 1.6 or newer)",
+            fix=f"build with julia = \"{_series(recorded) or '1.6'}\" (--julia or juliapack.toml), or regenerate the Manifest with Julia {julia}",
+        )
+    if recorded is not None and recorded.series > julia.series:
+        raise ProjectError(
+            f"{name} was written by Julia {recorded}, newer than the Julia {julia} chosen for the build",
+            fix=f"build with julia = \"{_series(recorded)}\" (--julia or juliapack.toml), or regenerate the Manifest with Julia {julia}",
+        )
+
+
+def compat_warnings(project: JuliaProject, julia: JuliaVersion) -> list[str]:
+    """The Manifest's versions (and the Julia chosen) that Project.toml's [compat] excludes."""
+    versions = {package.name: package.version for package in project.packages if package.version}
+    if julia.is_exact:
+        versions["julia"] = julia.text
+    warnings = []
+    for name, spec in sorted(project.compat.items()):
+        if name in versions and compat.allows(spec, versions[name]) is False:
+            julia_entry = name == "julia"
+            what = f"the build's Julia is {versions[name]}" if julia_entry else f"{project.manifest_file.name} has {name} {versions[name]}"
+            then = "choose a Julia it allows" if julia_entry else "Pkg.resolve() would change it"
+            warnings.append(f"{what}, which [compat] {name} = \"{spec}\" in {project.project_file.name} excludes; {then}")
+    return warnings
+
+
+def _series(version: JuliaVersion | None) -> str | None:
+    return None if version is None else f"{version.major}.{version.minor}"
 
 
 def entry_point(project: JuliaProject, entry: str | None) -> str:

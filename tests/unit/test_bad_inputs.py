@@ -61,6 +61,7 @@ class Sandbox:
     def env(self, extra: Mapping[str, str] = {}) -> dict[str, str]:  # noqa: B006 - read only
         return {
             "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(ROOT),  # this tree's juliapack, whichever checkout the environment installed
             "LANG": "C.UTF-8",
             "COLUMNS": "40",  # a wrapped error would show up as a second line
             "HOME": str(self.root / "home"),
@@ -147,6 +148,15 @@ def dist(*, app: list | None = None, rehearsed: bool | None = True) -> Setup:
     return setup
 
 
+def example_manifest_v2(julia_version: str) -> Setup:
+    """The example's Manifest as a newer Julia writes it: format 2, with the julia_version it was resolved by."""
+
+    def change(text: str) -> str:
+        return f'julia_version = "{julia_version}"\nmanifest_format = "2.0"\n\n' + re.sub(r"^\[\[(\w+)\]\]$", r"[[deps.\1]]", text, flags=re.M)
+
+    return edit("Inference/Manifest.toml", change)
+
+
 def flip_last_byte(relpath: str) -> Setup:
     def setup(sb: Sandbox) -> None:
         path = sb.work / relpath
@@ -229,6 +239,7 @@ class Case:
     setup: tuple[Setup, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     bug: str = ""  # a known product bug: the case is a strict xfail with this reason
+    warns: tuple[str, ...] = ()  # each must be in a warning line before the error
 
 
 PROJECT = (example, TESTBED_TOML)  # the example with the test bed's julia = "1.5"
@@ -243,6 +254,18 @@ CASES: dict[str, Case] = {
     "build-manifest-not-toml": Case(("build", "Inference"), 3, ("Manifest.toml is not valid TOML", "line 1"), (*PROJECT, write("Inference/Manifest.toml", "[[TinyModel\n"))),
     "build-manifest-deps-not-a-table": Case(
         ("build", "Inference"), 3, ("Manifest.toml",), (*PROJECT, write("Inference/Manifest.toml", 'julia_version = "1.5.3"\nmanifest_format = "2.0"\ndeps = "TinyModel"\n')),
+    ),  # fmt: skip
+    "build-manifest-format-2-for-julia-1.5": Case(
+        ("build", "Inference"), 3, ("Manifest.toml is in format 2 (written by Julia 1.10.0), which Julia 1.5 cannot read", 'build with julia = "1.10"'),
+        (*PROJECT, example_manifest_v2("1.10.0")),
+    ),  # fmt: skip
+    "build-manifest-newer-than-julia": Case(
+        ("build", "Inference", "--julia", "1.9"), 3, ("Manifest.toml was written by Julia 1.10.0, newer than the Julia 1.9 chosen", "regenerate the Manifest with Julia 1.9"),
+        (*PROJECT, example_manifest_v2("1.10.0")),
+    ),  # fmt: skip
+    "build-manifest-outside-compat-warns-then-docker-missing": Case(
+        ("build", "Inference"), 4, ("cannot reach the Docker engine",), (*PROJECT, edit("Inference/Project.toml", lambda text: text.replace('TinyModel = "0.2"', 'TinyModel = "0.3"'))),
+        warns=('Manifest.toml has TinyModel 0.2.0, which [compat] TinyModel = "0.3" in Project.toml excludes',),
     ),  # fmt: skip
     "build-entry-outside-project": Case(("build", "Inference", "--entry", "../run.jl"), 3, ("entry point ../run.jl is not inside the project",), PROJECT),
     # ---- build: the Julia version
@@ -446,6 +469,9 @@ def test_a_bad_input_is_one_line_its_exit_code_and_no_partial_output(ran, name: 
     last = check_error_line(done.stderr)
     for text in case.says:
         assert text in last
+    warnings = [line.removeprefix("warning: ") for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    for text in case.warns:
+        assert any(text in warning for warning in warnings), done.stderr
     assert done.stdout == ""
     assert done.after == done.before, "the working folder changed"
     assert leftovers(done.root) == []

@@ -9,7 +9,7 @@ import pytest
 
 from juliapack.errors import ExitCode, ProjectError, SecretsFound
 from juliapack.julia_version import version_spec as V
-from juliapack.project import Package, app_files, entry_point, manifest_path, read_project, staged_from_outside, staged_manifest_name
+from juliapack.project import Package, app_files, check_manifest_julia, compat_warnings, entry_point, manifest_path, read_project, staged_from_outside, staged_manifest_name
 from tests.unit.helpers import UUIDS, fake_token, manifest_v2, write_project
 
 FOO, BAR, BAZ = UUIDS["Foo"], UUIDS["Bar"], UUIDS["Baz"]
@@ -90,6 +90,44 @@ def test_format_1_manifest_of_julia_1_6(tmp_path: Path) -> None:
         ("Foo", FOO, "1.2.3", ("Bar",)),
         ("Statistics", STDLIB, None, ()),
     ]
+
+
+@pytest.mark.parametrize(
+    ("manifest", "julia", "message", "fix"),
+    [
+        (FORMAT_2, "1.5", "Manifest.toml is in format 2 (written by Julia 1.10.5), which Julia 1.5 cannot read (it needs 1.6 or newer)", 'build with julia = "1.10"'),
+        (FORMAT_2, "1.9.4", "Manifest.toml was written by Julia 1.10.5, newer than the Julia 1.9.4 chosen for the build", 'build with julia = "1.10"'),
+    ],
+)  # fmt: skip
+def test_a_manifest_the_chosen_julia_cannot_read_is_refused_before_any_container(tmp_path: Path, manifest: str, julia: str, message: str, fix: str) -> None:
+    project = read_project(write_project(tmp_path / "Inference", deps={"Foo": FOO, "Local": BAZ}, manifest=manifest))
+    with pytest.raises(ProjectError) as caught:
+        check_manifest_julia(project, V(julia))
+    assert caught.value.what == message
+    assert caught.value.fix.startswith(fix) and f"regenerate the Manifest with Julia {julia}" in caught.value.fix
+    assert caught.value.exit_code == ExitCode.INPUT
+
+
+@pytest.mark.parametrize(("manifest", "julia"), [(FORMAT_2, "1.10"), (FORMAT_2, "1.11.2"), (FORMAT_2, "1.6"), (FORMAT_1, "1.5"), (FORMAT_1, "1.0.5")])
+def test_a_manifest_the_chosen_julia_can_read_passes(tmp_path: Path, manifest: str, julia: str) -> None:
+    deps = {"Foo": FOO, "Local": BAZ} if manifest is FORMAT_2 else {"Foo": FOO}
+    if manifest is FORMAT_2 and V(julia) < V("1.10"):
+        manifest = manifest.replace('julia_version = "1.10.5"', 'julia_version = "1.6.7"')
+    project = read_project(write_project(tmp_path / "Inference", deps=deps, manifest=manifest))
+    assert check_manifest_julia(project, V(julia)) is None
+
+
+def test_versions_outside_compat_are_warned_about(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "Inference", deps={"Foo": FOO, "Local": BAZ}, manifest=FORMAT_2)
+    with open(root / "Project.toml", "a") as stream:
+        stream.write('\n[compat]\nFoo = "1.3"\nBar = "0.4"\nLocal = "0.2, 0.3"\nStatistics = "~1.10"\njulia = "1.11"\nMissing = "1"\n')
+    project = read_project(root)
+    assert compat_warnings(project, V("1.10.5")) == [
+        'Manifest.toml has Foo 1.2.3, which [compat] Foo = "1.3" in Project.toml excludes; Pkg.resolve() would change it',
+        'Manifest.toml has Local 0.1.0, which [compat] Local = "0.2, 0.3" in Project.toml excludes; Pkg.resolve() would change it',
+        "the build's Julia is 1.10.5, which [compat] julia = \"1.11\" in Project.toml excludes; choose a Julia it allows",
+    ]
+    assert compat_warnings(project, V("1.11")) == compat_warnings(project, V("1.10.5"))[:2]  # a series: its patch is not known yet
 
 
 def test_a_project_without_a_name_is_named_after_its_folder(tmp_path: Path) -> None:
