@@ -38,6 +38,8 @@ EXAMPLE = ROOT / "examples" / "Inference"
 USER, KEY = "alice", "alice-key-7c1d0e"
 OTHER, OTHER_KEY = "bob", "bob-key-2f9a41"
 NO_DOCKER = "unix:///nonexistent.sock"
+# Run as root, the CLI would read every file whatever its mode: without these capabilities it reads as a user does.
+AS_A_USER = ("setpriv", "--bounding-set=-dac_override,-dac_read_search") if os.geteuid() == 0 else ()
 PARALLEL = 6
 COMMANDS = ("build", "notebook", "verify", "upload", "push", "status", "fetch")
 
@@ -75,7 +77,7 @@ class Sandbox:
 
     def juliapack(self, *args: str, env: Mapping[str, str] = {}, cwd: Path | None = None) -> subprocess.CompletedProcess:  # noqa: B006
         return subprocess.run(
-            [sys.executable, "-m", "juliapack", *args], cwd=cwd or self.work, env=self.env(env), capture_output=True, text=True, timeout=120
+            [*AS_A_USER, sys.executable, "-m", "juliapack", *args], cwd=cwd or self.work, env=self.env(env), capture_output=True, text=True, timeout=120
         )
 
 
@@ -155,6 +157,10 @@ def example_manifest_v2(julia_version: str) -> Setup:
         return f'julia_version = "{julia_version}"\nmanifest_format = "2.0"\n\n' + re.sub(r"^\[\[(\w+)\]\]$", r"[[deps.\1]]", text, flags=re.M)
 
     return edit("Inference/Manifest.toml", change)
+
+
+def unreadable(relpath: str, *, mode: int = 0o000) -> Setup:
+    return lambda sb: (sb.work / relpath).chmod(mode)
 
 
 def flip_last_byte(relpath: str) -> Setup:
@@ -266,6 +272,14 @@ CASES: dict[str, Case] = {
     "build-manifest-outside-compat-warns-then-docker-missing": Case(
         ("build", "Inference"), 4, ("cannot reach the Docker engine",), (*PROJECT, edit("Inference/Project.toml", lambda text: text.replace('TinyModel = "0.2"', 'TinyModel = "0.3"'))),
         warns=('Manifest.toml has TinyModel 0.2.0, which [compat] TinyModel = "0.3" in Project.toml excludes',),
+    ),  # fmt: skip
+    "build-unreadable-file": Case(
+        ("build", "Inference"), 3, ("cannot read data/train.csv in the project", "Permission denied", "chmod u+r", ".juliapackignore"),
+        (*PROJECT, write("Inference/data/train.csv", "x\n"), unreadable("Inference/data/train.csv")),
+    ),  # fmt: skip
+    "build-unreadable-folder": Case(
+        ("build", "Inference"), 3, ("cannot read data in the project", "Permission denied", "chmod u+rx"),
+        (*PROJECT, write("Inference/data/train.csv", "x\n"), unreadable("Inference/data", mode=0o644)),
     ),  # fmt: skip
     "build-entry-outside-project": Case(("build", "Inference", "--entry", "../run.jl"), 3, ("entry point ../run.jl is not inside the project",), PROJECT),
     # ---- build: the Julia version

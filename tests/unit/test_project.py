@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from juliapack import project as project_module
 from juliapack.errors import ExitCode, ProjectError, SecretsFound
 from juliapack.julia_version import version_spec as V
 from juliapack.project import Package, app_files, check_manifest_julia, compat_warnings, entry_point, manifest_path, read_project, staged_from_outside, staged_manifest_name
@@ -319,6 +320,56 @@ def test_app_files_follow_the_ignore_rules(project) -> None:
     )  # fmt: skip
     # .git, dist, notes.swp, .juliapackignore, data/train.csv, scratch, README.md; an ignored folder counts once
     assert result.ignored == 7
+
+
+def deny_by_mode(monkeypatch) -> None:
+    """Root reads whatever the mode bits say: make app_files' reads fail by them, as the kernel fails a user's."""
+    if os.geteuid() != 0:
+        return
+    real_open, real_iterdir = open, Path.iterdir
+
+    def guarded_open(path, *args, **kwargs):
+        if not os.stat(path).st_mode & 0o400:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    def guarded_iterdir(self: Path):
+        if self.stat().st_mode & 0o500 != 0o500:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(project_module, "open", guarded_open, raising=False)
+    monkeypatch.setattr(Path, "iterdir", guarded_iterdir)
+
+
+@pytest.mark.parametrize(
+    ("relpath", "mode", "content", "chmod"),
+    [("data/train.csv", 0o000, "x", "u+r"), ("data/empty.csv", 0o200, "", "u+r"), ("data", 0o000, None, "u+rx"), ("data", 0o600, None, "u+rx")],
+)
+def test_an_unreadable_file_or_folder_is_one_input_error_naming_it(project, monkeypatch, relpath: str, mode: int, content: str | None, chmod: str) -> None:
+    add_files(project.root, {"data/train.csv": "x", "data/empty.csv": ""})
+    target = project.root / relpath
+    target.chmod(mode)
+    deny_by_mode(monkeypatch)
+    try:
+        with pytest.raises(ProjectError) as raised:
+            app_files(project)
+    finally:
+        target.chmod(0o755)
+    assert raised.value.what == f"cannot read {relpath} in the project {project.root}: Permission denied"
+    assert raised.value.fix == f"make it readable (chmod {chmod} '{target}') or list it in .juliapackignore"
+    assert raised.value.exit_code == ExitCode.INPUT
+
+
+def test_an_unreadable_folder_that_is_ignored_is_never_read(project, monkeypatch) -> None:
+    add_files(project.root, {"private/notes.txt": "x", ".juliapackignore": "/private/\n"})
+    (project.root / "private").chmod(0o000)
+    deny_by_mode(monkeypatch)
+    try:
+        files = app_files(project).files
+    finally:
+        (project.root / "private").chmod(0o755)
+    assert "src/Inference.jl" in files and not any(path.startswith("private") for path in files)
 
 
 def test_app_files_are_sorted_posix_paths(project) -> None:
