@@ -327,6 +327,28 @@ CASES: dict[str, Case] = {
         ("build", "Inference", "--exclude", "id_rsa", "--exclude", "kaggle.json"), 4, ("cannot reach the Docker engine",),
         (*PROJECT, write("Inference/id_rsa", "x\n"), write("Inference/kaggle.json", "{}")),
     ),  # fmt: skip
+    # ---- build with a [notebook] section: every setting the build does not decide is judged before it starts
+    "build-notebook-no-owner": Case(
+        ("build", "Inference"), 4, ("no Kaggle user name to own the datasets and the notebook", "--dataset OWNER/SLUG"),
+        (example, toml('julia = "1.5"\nproject = "Inference"\n[notebook]\nargs = "--x 1"\n')),
+    ),  # fmt: skip
+    "build-notebook-gpu-on-the-cpu-image": Case(
+        ("build", "Inference", "--cpu"), 2, ("--accelerator t4x2 asks for a GPU", "has no CUDA"),
+        (example, toml(f'julia = "1.5"\nproject = "Inference"\n[notebook]\ndataset = "{USER}/inference"\naccelerator = "t4x2"\n')),
+    ),  # fmt: skip
+    "build-notebook-serve-not-a-package": Case(
+        ("build", "Inference"), 3, ("serve needs the app to be a package, and Inference is not one", "name and uuid"),
+        (example, edit("Inference/Project.toml", lambda text: re.sub(r"^uuid = .*\n", "", text, flags=re.M)),
+         toml(f'julia = "1.5"\nproject = "Inference"\n[notebook]\ndataset = "{USER}/inference"\nserve = true\ncompetition = "tiny-serve"\n')),
+    ),  # fmt: skip
+    "build-notebook-title-not-the-slug": Case(
+        ("build", "Inference"), 2, ("the kernel title 'My own run' resolves to the slug 'my-own-run', not 'other-run'",),
+        (example, toml(f'julia = "1.5"\nproject = "Inference"\n[notebook]\ndataset = "{USER}/inference"\ntitle = "My own run"\nkernel_slug = "other-run"\n')),
+    ),  # fmt: skip
+    "build-notebook-valid-then-docker-missing": Case(
+        ("build", "Inference"), 4, ("cannot reach the Docker engine",),
+        (example, toml(f'julia = "1.5"\nproject = "Inference"\n[notebook]\ndataset = "{USER}/inference"\nserve = true\ncompetition = "tiny-serve"\n')),
+    ),  # fmt: skip
     "build-docker-missing": Case(("build", "Inference"), 4, ("cannot reach the Docker engine", "DOCKER_HOST"), PROJECT),
     # ---- notebook
     "notebook-dist-missing": Case(("notebook", "--dataset", f"{USER}/inference", "--dist", "nodist"), 3, ("no juliapack.lock.json in", "nodist", "juliapack build")),
