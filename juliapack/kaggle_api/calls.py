@@ -147,6 +147,9 @@ class Calls:
         raise KaggleError(f"{what}: Kaggle answered HTTP {code} ({message})", fix="check the names and options; run with --debug for details")
 
 
+TITLE_IN_USE_FIX = "give the datasets another title: --title TITLE, or title = \"TITLE\" in [upload] of juliapack.toml (they are titled 'TITLE (Julia)' and so on)"
+
+
 def refusal_fix(error: str) -> str:
     """What to do about a logical error Kaggle reports in an answer's ``error`` field."""
     text = error.lower()
@@ -155,7 +158,7 @@ def refusal_fix(error: str) -> str:
     if "quota" in text or "exceed" in text:
         return "free space: delete old datasets or versions on kaggle.com (private datasets share one quota), then run again"
     if "title" in text and "in use" in text:
-        return "choose another title or slug (title/slug in juliapack.toml, or --dataset OWNER/SLUG)"
+        return TITLE_IN_USE_FIX
     if "slug" in text or "title" in text:
         return "use a slug and a title of 6-50 characters; slugs take lowercase letters, digits and dashes"
     return "fix what Kaggle names, then run again"

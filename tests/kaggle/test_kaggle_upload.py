@@ -310,12 +310,31 @@ def test_quota_exceeded_names_the_fix(kaggle_env: Path, fake: FakeKaggle, tmp_pa
     assert line.endswith("— free space: delete old datasets or versions on kaggle.com (private datasets share one quota), then run again")
 
 
-def test_a_title_in_use_names_the_fix(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
+def test_a_title_in_use_is_refused_before_any_byte_and_names_a_fix_that_changes_it(
+    kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake.seed_dataset(USER, "older-julia", title="Inference (Julia)")
+    dist = make_dist(tmp_path / "dist")
+    code, _, err = run_cli(["upload", "--dist", str(dist.path), "--dataset", f"{USER}/second"], capsys)
+    assert code == ExitCode.USAGE
+    assert err.strip().splitlines()[-1] == (
+        f"error: cannot create dataset {USER}/second-julia: its title 'Inference (Julia)' is already that of your dataset {USER}/older-julia "
+        "(Kaggle wants titles distinct) — give the datasets another title: --title TITLE, or title = \"TITLE\" in [upload] of juliapack.toml "
+        "(they are titled 'TITLE (Julia)' and so on)"
+    )
+    assert uploaded_calls(fake) == [] and fake.bytes_received == 0
+    # The fix it names works: the same upload with another title creates every dataset.
+    code, out, err = run_cli(["upload", "--dist", str(dist.path), "--dataset", f"{USER}/second", "--title", "Second"], capsys)
+    assert code == 0, err
+    assert [fake.state["datasets"][ref]["title"] for ref in refs(f"{USER}/second")] == ["Second (Julia)", "Second (Julia depot)", "Second (compiled caches)", "Second (app)"]
+
+
+def test_a_title_kaggle_still_refuses_names_the_same_fix(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
+    fake.inject("CreateDataset", error='The requested title "Inference (Julia)" is already in use by a dataset. Please choose another title.')
     dist = make_dist(tmp_path / "dist")
     with pytest.raises(KaggleError, match="already in use") as failure:
         upload(config(dist.path), client=client, sleep=sleeps.append)
-    assert "choose another title or slug" in failure.value.fix
+    assert failure.value.fix.startswith("give the datasets another title: --title TITLE")
 
 
 def test_datasets_are_created_only_in_your_own_name(kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, capsys) -> None:

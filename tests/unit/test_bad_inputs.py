@@ -409,6 +409,10 @@ CASES: dict[str, Case] = {
     "upload-owner-not-signed-in": Case(
         ("upload", "--dataset", f"{OTHER}/inference"), 2, (f"cannot create dataset {OTHER}/inference-julia: you are signed in to Kaggle as {USER}",), (dist(),), env=CREDENTIALS,
     ),  # fmt: skip
+    "upload-title-in-use": Case(
+        ("upload", "--dataset", f"{USER}/second"), 2, (f"cannot create dataset {USER}/second-julia: its title 'Clash (Julia)' is already that of your dataset {USER}/first-julia", "--title TITLE"),
+        (dist(), toml('[upload]\ntitle = "Clash"\n'), lambda sb: sb.fake.seed_dataset(USER, "first-julia", title="Clash (Julia)")), env=CREDENTIALS,
+    ),  # fmt: skip
     "upload-no-credentials": Case(("upload",), 4, ("no Kaggle credentials", "kaggle.json"), (dist(),)),
     "upload-never-rehearsed": Case(("upload",), 3, ("was never rehearsed offline", "juliapack verify", "--skip-verify"), (dist(rehearsed=None),), env=CREDENTIALS),
     "upload-rehearsal-failed": Case(("upload",), 3, ("rehearsal of this build failed (cell 7 failed)", "--skip-verify"), (dist(rehearsed=False),), env=CREDENTIALS),
