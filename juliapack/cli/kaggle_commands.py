@@ -95,9 +95,11 @@ def status(
     from juliapack import kernels
     from juliapack.config import load_status
 
+    from juliapack.kaggle_api import KaggleClient
+
     cfg = load_status(flags(kernel=kernel, notebook=str(notebook) if notebook else None), config_path=config)
     ref = kernels.chosen_kernel(cfg.kernel, cfg.folder)
-    outcome = kernels.status(ref)
+    outcome = kernels.status(ref, client=KaggleClient.from_environment(reporter=ConsoleReporter()))
     stdout.print(f"{ref}: {outcome.label}")
     kernels.check_outcome(ref, outcome)
 

@@ -222,13 +222,28 @@ def test_a_create_whose_answer_was_lost_is_not_repeated(kaggle_env: Path, fake: 
     assert result.datasets[ROLES.index("app")].action == "versioned"
 
 
-def test_rate_limits_are_waited_out_as_kaggle_asks(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
+def test_rate_limits_are_waited_out_as_kaggle_asks(kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, sleeps: list[float]) -> None:
     dist = make_dist(tmp_path / "dist")
     fake.inject("GetDatasetStatus", status=429, retry_after="7")
     fake.inject("CreateDataset", status=429, retry_after="3", times=2)
-    result = upload(config(dist.path), client=client, sleep=sleeps.append)
+    reporter = RecordingReporter()
+    client = KaggleClient.from_environment(sleep=sleeps.append, policy=FAST, reporter=reporter)
+    result = upload(config(dist.path), client=client, sleep=sleeps.append, reporter=reporter)
     assert sleeps == [7.0, 3.0, 3.0]
     assert [o.action for o in result.datasets] == ["created"] * len(ROLES)
+    assert reporter.texts("warn") == [
+        f"status of dataset {USER}/inference-julia: rate limited by Kaggle (HTTP 429); waiting 7 s as Kaggle asks (try 2 of {FAST.attempts})",
+        f"create dataset {USER}/inference-julia: rate limited by Kaggle (HTTP 429); waiting 3 s as Kaggle asks (try 2 of {FAST.attempts})",
+        f"create dataset {USER}/inference-julia: rate limited by Kaggle (HTTP 429); waiting 3 s as Kaggle asks (try 3 of {FAST.attempts})",
+    ]
+
+
+def test_the_command_line_says_what_it_waits_for_and_how_long(kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dist = make_dist(tmp_path / "dist")
+    fake.inject("GetDatasetStatus", status=429, retry_after="1")
+    code, _, err = run_cli(["upload", "--dist", str(dist.path)], capsys)
+    assert code == 0, err
+    assert f"warning: status of dataset {USER}/inference-julia: rate limited by Kaggle (HTTP 429); waiting 1 s as Kaggle asks (try 2 of 5)" in err.splitlines()
 
 
 def test_server_errors_are_retried_with_backoff_then_fail_clearly(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
@@ -256,6 +271,18 @@ def test_a_slow_answer_is_given_up_on_and_asked_again(kaggle_env: Path, fake: Fa
     upload(config(dist.path), client=impatient, sleep=sleeps.append)  # the second run reads metadata: the first read is slow
     assert fault.hits == 1
     assert sleeps == [RetryPolicy().backoff(1)]
+
+
+def test_a_slow_answer_is_announced_while_it_is_waited_for(kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, sleeps: list[float]) -> None:
+    reporter = RecordingReporter()
+    impatient = KaggleClient.from_environment(sleep=sleeps.append, policy=RetryPolicy(attempts=3, call_timeout=0.8, slow_notice=0.2), reporter=reporter)
+    dist = make_dist(tmp_path / "dist")
+    fake.inject("GetDatasetStatus", delay=1.5)
+    upload(config(dist.path), client=impatient, sleep=sleeps.append, reporter=reporter)
+    what = f"status of dataset {USER}/inference-julia"
+    assert reporter.texts("info")[0] == f"{what}: no answer from Kaggle after 0.2 s; waiting up to 0.8 s in all, then asking again"
+    assert reporter.texts("warn") == [f"{what}: no answer within 0.8 s; retrying in {RetryPolicy().backoff(1):g} s (try 2 of 3)"]
+    assert sleeps[0] == RetryPolicy().backoff(1)
 
 
 def test_waits_with_backoff_until_kaggle_has_processed_the_files(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
