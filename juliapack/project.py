@@ -299,7 +299,7 @@ def _readable(root: Path, path: Path, read: Callable[[], T]) -> T:
         mode = "u+rx" if _is_folder(path) else "u+r"
         raise ProjectError(
             f"cannot read {shown}: {error.strerror or error}",
-            fix=f"make it readable (chmod {mode} '{path}')" + ("" if path.name == IGNORE_FILE else f" or list it in {IGNORE_FILE}"),
+            fix=f"make it readable (chmod {mode} '{path}')" + ("" if path == root or path.name == IGNORE_FILE else f" or list it in {IGNORE_FILE}"),
         ) from error
 
 
