@@ -17,7 +17,8 @@ from juliapack.kaggle_api.calls import Calls, NotFound, build_request, check_err
 
 FIRST_POLL = 2.0
 MAX_POLL = 30.0
-TITLES_PAGE = 100
+TITLES_PAGE = 20  # the official client's page size
+TITLES_MAX_PAGES = 50
 DEFAULT_LICENSE = "other"  # Julia and each package keep their own licenses; the description says so
 
 
@@ -88,17 +89,14 @@ class DatasetsApi:
         from kagglesdk.datasets.types.dataset_enums import DatasetSelectionGroup
 
         found: dict[str, str] = {}
-        page_token = None
-        while True:
-            request = build_request(
-                ApiListDatasetsRequest, group=DatasetSelectionGroup.DATASET_SELECTION_GROUP_MY, user=owner, page_size=TITLES_PAGE, page_token=page_token
-            )
+        for page in range(1, TITLES_MAX_PAGES + 1):
+            request = build_request(ApiListDatasetsRequest, group=DatasetSelectionGroup.DATASET_SELECTION_GROUP_MY, page=page, page_size=TITLES_PAGE)
             response = self.calls.read(f"datasets of {owner}", lambda k, request=request: k.datasets.dataset_api_client.list_datasets(request))
             before = len(found)
             found |= {(d.title or "").lower(): d.ref or "" for d in response.datasets if d.title}
-            page_token = response.next_page_token
-            if not page_token or len(found) == before:  # a server that repeats its one page ends the listing too
-                return found
+            if len(response.datasets) < TITLES_PAGE or len(found) == before:  # a server that repeats its one page ends the listing too
+                break
+        return found
 
     def until_processed(self, owner: str, slug: str, *, status: str | None = None, timeout: float, reporter: Reporter) -> str:
         """READY or FAILED, once Kaggle has processed the dataset's latest version; polls with backoff."""

@@ -356,6 +356,16 @@ def test_a_title_in_use_is_refused_before_any_byte_and_names_a_fix_that_changes_
     assert [fake.state["datasets"][ref]["title"] for ref in refs(f"{USER}/second")] == ["Second (Julia)", "Second (Julia depot)", "Second (compiled caches)", "Second (app)"]
 
 
+def test_titles_in_use_are_found_among_many_datasets(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
+    for number in range(30):
+        fake.seed_dataset(USER, f"dataset-{number:02}", title=f"Dataset {number:02}")
+    fake.seed_dataset(USER, "zz-last", title="Inference (app)")
+    dist = make_dist(tmp_path / "dist")
+    with pytest.raises(ConfigError, match=f"its title 'Inference \\(app\\)' is already that of your dataset {USER}/zz-last"):
+        upload(config(dist.path), client=client, sleep=sleeps.append)
+    assert uploaded_calls(fake) == [] and fake.calls.count("ListDatasets") == 2  # the fake repeats its one page: the second ends the listing
+
+
 def test_a_title_kaggle_still_refuses_names_the_same_fix(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
     fake.inject("CreateDataset", error='The requested title "Inference (Julia)" is already in use by a dataset. Please choose another title.')
     dist = make_dist(tmp_path / "dist")
