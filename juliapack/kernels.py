@@ -294,7 +294,7 @@ def wait_for_run(
     sleep: Callable[[float], None] = time.sleep,
 ) -> KernelState:
     """Poll the run's state with backoff until it finishes; KaggleError after ``timeout`` seconds."""
-    client = client or KaggleClient.from_environment(sleep=sleep)
+    client = client or KaggleClient.from_environment(sleep=sleep, reporter=reporter)
     waited, delay, shown = 0.0, FIRST_POLL, ""
     while True:
         state = status(ref, client=client)

@@ -19,12 +19,14 @@ from typing import Any
 
 import nbformat
 
-from juliapack import __version__, archive
+from juliapack import __version__, accelerators, archive
 from juliapack.accelerators import Accelerator
 from juliapack.julia_call import LOAD_PATH, entry_command, julia
 from juliapack.config import NotebookConfig
 from juliapack.errors import InputError
 from juliapack.fsutil import sha256_file, write_json_atomic, write_text_atomic
+from juliapack.project import JuliaProject
+from juliapack.serve import bridge_dir
 from juliapack.workflow.lock import LayerFile, Lock
 from juliapack.workflow.records import NotebookRecord
 from juliapack.workflow.names import KERNEL_METADATA, kernel_identity, model_file, plan_datasets, with_recorded_names
@@ -36,6 +38,7 @@ RUN_SERVER = "notebook/run_server.py"  # an inference-server competition: a Juli
 CONFIG_TAG = "juliapack-config"
 SOURCE_PLACEHOLDER = "{src}"  # replaced by the dataset file's path when the notebook runs
 MODEL_PLACEHOLDER = "{model}"
+SERVE_NEEDS_A_PACKAGE = "make the app a package (Project.toml with name and uuid, src/<Name>.jl defining predict)"
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,20 @@ def plan_notebook(cfg: NotebookConfig, lock: Lock, *, owner: str, dist: Path, ac
     )
 
 
+def check_before_build(cfg: NotebookConfig, *, project: JuliaProject, image: str, cpu_image: bool) -> None:
+    """What the settings alone decide about the notebook a build writes after it: refused before the build.
+
+    The image's CUDA is known only once it is probed; the Kaggle CPU image is known to have none."""
+    kernel_identity(title=cfg.title, kernel_slug=cfg.kernel_slug, project_name=project.name)
+    if cpu_image:
+        accelerators.for_build(cfg.accelerator, image=image, image_cuda=None)
+    if cfg.serve and not bridge_dir(project):
+        raise InputError(
+            f"serve needs the app to be a package, and {project.name} is not one (its Project.toml has no uuid, or src/{project.name}.jl is missing)",
+            fix=SERVE_NEEDS_A_PACKAGE,
+        )
+
+
 def _datasets(cfg: NotebookConfig, lock: Lock, *, owner: str) -> dict[str, str]:
     """role -> owner/slug: the names the settings give, else the ones earlier commands recorded."""
     naming = cfg.naming
@@ -163,7 +180,7 @@ def serve_config(cfg: NotebookConfig, lock: Lock, *, arguments: list[str]) -> di
     if not lock.bridge:
         raise InputError(
             f"--serve needs the bridge in the app layer, and this build of {lock.project_name} has none (the app is not a package, or an older juliapack built it)",
-            fix="make the app a package (Project.toml with name and uuid, src/<Name>.jl defining predict), then juliapack build",
+            fix=SERVE_NEEDS_A_PACKAGE + ", then juliapack build",
         )
     return {
         "bridge": f"{lock.layout.app_dir}/{lock.bridge}",

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
-from juliapack import secret_scan
+from juliapack import compat, secret_scan
 from juliapack.errors import ProjectError
-from juliapack.ignore import IgnoreRules
+from juliapack.ignore import IGNORE_FILE, IgnoreRules
 from juliapack.julia_version import JuliaVersion, parse_version
 
 if sys.version_info >= (3, 11):
@@ -20,6 +21,7 @@ else:  # pragma: no cover
 
 PROJECT_FILES = ("JuliaProject.toml", "Project.toml")
 MANIFEST_FILES = ("JuliaManifest.toml", "Manifest.toml")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class JuliaProject:
     packages: tuple[Package, ...]
     declared: frozenset[str] = frozenset()  # every name in [deps], [weakdeps] and [extras]: whose preferences apply
     preferences: dict[str, Any] = field(default_factory=dict)  # Project.toml's [preferences]
+    compat: dict[str, str] = field(default_factory=dict)  # Project.toml's [compat]
+    manifest_format: int = 1  # 2 from Julia 1.7 (read from 1.6); format 1 has no manifest_format key
 
     @property
     def is_package(self) -> bool:
@@ -116,7 +120,7 @@ def project_name(root: Path | None) -> str | None:
 def read_project(root: Path, *, julia_version: JuliaVersion | None = None) -> JuliaProject:
     if not root.is_dir():
         raise ProjectError(f"project directory {root} does not exist", fix="pass the folder that holds Project.toml")
-    project_file = _first_existing(root, PROJECT_FILES)
+    project_file = _readable(root, root, lambda: _first_existing(root, PROJECT_FILES))
     if project_file is None:
         raise ProjectError(f"{root} is not a Julia project (no Project.toml)", fix="pass the folder that holds Project.toml")
     project = _load(project_file)
@@ -141,6 +145,8 @@ def read_project(root: Path, *, julia_version: JuliaVersion | None = None) -> Ju
         packages=tuple(_packages(manifest, manifest_file)),
         declared=frozenset(name for table in ("deps", "weakdeps", "extras") for name in (project.get(table) or {})),
         preferences=dict(project.get("preferences") or {}),
+        compat={str(k): v for k, v in (project.get("compat") or {}).items() if isinstance(v, str)},
+        manifest_format=2 if "manifest_format" in manifest or "julia_version" in manifest else 1,
     )
     check_manifest_current(result)
     return result
@@ -203,6 +209,40 @@ def check_manifest_current(project: JuliaProject) -> None:
             )
 
 
+def check_manifest_julia(project: JuliaProject, julia: JuliaVersion) -> None:
+    """The Julia chosen can read the Manifest: Pkg meets a newer one only inside the container, as a MethodError."""
+    name, recorded = project.manifest_file.name, project.manifest_julia_version
+    if project.manifest_format >= 2 and julia.series < (1, 6):
+        raise ProjectError(
+            f"{name} is in format 2 (written by Julia {recorded or '1.7+'}), which Julia {julia} cannot read (it needs 1.6 or newer)",
+            fix=f"build with julia = \"{_series(recorded) or '1.6'}\" (--julia or juliapack.toml), or regenerate the Manifest with Julia {julia}",
+        )
+    if recorded is not None and recorded.series > julia.series:
+        raise ProjectError(
+            f"{name} was written by Julia {recorded}, newer than the Julia {julia} chosen for the build",
+            fix=f"build with julia = \"{_series(recorded)}\" (--julia or juliapack.toml), or regenerate the Manifest with Julia {julia}",
+        )
+
+
+def compat_warnings(project: JuliaProject, julia: JuliaVersion) -> list[str]:
+    """The Manifest's versions (and the Julia chosen) that Project.toml's [compat] excludes."""
+    versions = {package.name: package.version for package in project.packages if package.version}
+    if julia.is_exact:
+        versions["julia"] = julia.text
+    warnings = []
+    for name, spec in sorted(project.compat.items()):
+        if name in versions and compat.allows(spec, versions[name]) is False:
+            julia_entry = name == "julia"
+            what = f"the build's Julia is {versions[name]}" if julia_entry else f"{project.manifest_file.name} has {name} {versions[name]}"
+            then = "choose a Julia it allows" if julia_entry else "Pkg.resolve() would change it"
+            warnings.append(f"{what}, which [compat] {name} = \"{spec}\" in {project.project_file.name} excludes; {then}")
+    return warnings
+
+
+def _series(version: JuliaVersion | None) -> str | None:
+    return None if version is None else f"{version.major}.{version.minor}"
+
+
 def entry_point(project: JuliaProject, entry: str | None) -> str:
     """The script the notebook runs, relative to the project: --entry, else src/<Name>.jl."""
     relative = entry or f"src/{project.name}.jl"
@@ -226,12 +266,12 @@ def app_files(
     project: JuliaProject, *, exclude: tuple[str, ...] = (), also_ignore: tuple[str, ...] = (), allow: secret_scan.Allowlist | None = None
 ) -> AppFiles:
     """The project's files that go into the app layer; refuses secrets that are neither excluded nor allowed."""
-    rules = IgnoreRules.for_project(project.root, extra=(*also_ignore, *exclude))
+    rules = _readable(project.root, project.root / IGNORE_FILE, lambda: IgnoreRules.for_project(project.root, extra=(*also_ignore, *exclude)))
     kept: list[str] = []
     counts = {"ignored": 0}
     findings = []
     for relpath, path in _kept_files(project.root, project.root, rules, counts):
-        finding = secret_scan.scan(relpath, partial(open, path, "rb"), path.stat().st_size, secret_scan.OWN)
+        finding = _readable(project.root, path, partial(_scan, relpath, path))
         if finding:
             findings.append(finding)
         kept.append(relpath)
@@ -243,10 +283,37 @@ def app_files(
     return AppFiles(tuple(sorted(kept)), counts["ignored"])
 
 
+def _scan(relpath: str, path: Path) -> secret_scan.Finding | None:
+    """Every kept file is opened here, empty ones too: one juliapack cannot read would break the build later."""
+    with open(path, "rb") as stream:
+        return secret_scan.scan(relpath, lambda: stream, os.fstat(stream.fileno()).st_size, secret_scan.OWN)
+
+
+def _readable(root: Path, path: Path, read: Callable[[], T]) -> T:
+    """``read()``, with an OSError on the way turned into one line naming ``path``: the file, or the folder
+    whose entries could not be listed or looked at."""
+    try:
+        return read()
+    except OSError as error:
+        shown = f"{path.relative_to(root).as_posix()} in the project {root}" if path.is_relative_to(root) and path != root else str(path)
+        mode = "u+rx" if _is_folder(path) else "u+r"
+        raise ProjectError(
+            f"cannot read {shown}: {error.strerror or error}",
+            fix=f"make it readable (chmod {mode} '{path}')" + ("" if path == root or path.name == IGNORE_FILE else f" or list it in {IGNORE_FILE}"),
+        ) from error
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def _kept_files(root: Path, folder: Path, rules: IgnoreRules, counts: dict[str, int]):
-    for path in sorted(folder.iterdir()):
+    for path in _readable(root, folder, lambda: sorted(folder.iterdir())):
         relpath = path.relative_to(root).as_posix()
-        is_dir = path.is_dir()  # a symlink to a folder is followed, as the copy into the app layer follows it
+        is_dir = _readable(root, folder, path.is_dir)  # a symlink to a folder is followed, as the copy into the app layer follows it
         if rules.ignored(relpath, is_dir):
             counts["ignored"] += 1
         elif is_dir:
@@ -256,7 +323,7 @@ def _kept_files(root: Path, folder: Path, rules: IgnoreRules, counts: dict[str, 
                     fix="copy what it holds into the project, or list it in .juliapackignore",
                 )
             yield from _kept_files(root, path, rules, counts)
-        elif path.is_file():
+        elif _readable(root, folder, path.is_file):
             yield relpath, path
         else:  # sockets, fifos, dangling links: nothing that could be packed
             counts["ignored"] += 1

@@ -23,7 +23,7 @@ from typing import Callable
 from juliapack import __version__, secret_scan
 from juliapack.config import UploadConfig
 from juliapack.errors import ConfigError, InputError, KaggleError
-from juliapack.kaggle_api import KaggleClient, NotFound
+from juliapack.kaggle_api import TITLE_IN_USE_FIX, KaggleClient, NotFound
 from juliapack.mutex import held, mutex_file
 from juliapack.workflow.gate import require_rehearsed
 from juliapack.workflow.lock import Lock, check_dist, layer_problem, read_lock, update_lock
@@ -92,7 +92,9 @@ def upload(
         reporter.step(f"Comparing {len(plans)} datasets with Kaggle")
         actions = {plan.role: _action(client, plan, lock.uploads.get(plan.role), waiter, reporter) for plan in plans}
         changed = [plan for plan in plans if actions[plan.role] != "unchanged"]
-        _check_own([plan for plan in changed if actions[plan.role] == "create"], client.username)
+        creates = [plan for plan in changed if actions[plan.role] == "create"]
+        _check_own(creates, client.username)
+        _check_titles(creates, client)
         _check_before_sending(changed, sources, lock)
         outcomes = tuple(_upload_one(client, plan, actions[plan.role], sources, cfg, lock, waiter, reporter) for plan in plans)
     return UploadResult(outcomes)
@@ -151,6 +153,18 @@ def _check_own(plans: list[DatasetPlan], username: str) -> None:
             raise ConfigError(
                 f"cannot create dataset {plan.ref}: you are signed in to Kaggle as {username}",
                 fix=f"create it under your own name: --dataset {username}/SLUG (or owner = \"{username}\" in juliapack.toml)",
+            )
+
+
+def _check_titles(plans: list[DatasetPlan], client: KaggleClient) -> None:
+    """Kaggle refuses a new dataset whose title another of the user's datasets has, after its files are sent."""
+    in_use = client.datasets.titles(client.username) if plans else {}
+    for plan in plans:
+        holder = in_use.get(plan.title.lower())
+        if holder and holder != plan.ref:
+            raise ConfigError(
+                f"cannot create dataset {plan.ref}: its title '{plan.title}' is already that of your dataset {holder} (Kaggle wants titles distinct)",
+                fix=TITLE_IN_USE_FIX,
             )
 
 

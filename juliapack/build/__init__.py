@@ -9,6 +9,7 @@ check are `build.work`'s, the pruning rules `build.depot`'s, the layers' compres
 from __future__ import annotations
 
 import os
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from juliapack import container, julia_dist, secret_scan
-from juliapack.project import AppFiles, JuliaProject, app_files, entry_point, read_project, staged_from_outside, staged_manifest_name
+from juliapack.project import AppFiles, JuliaProject, app_files, check_manifest_julia, compat_warnings, entry_point, read_project, staged_from_outside, staged_manifest_name
 from juliapack.serve import staged_bridge
 from juliapack.workflow.lock import APP_DEPOT
 from juliapack.build.julia_layer import ImageFacts, choose_codec, image_facts, julia_layer_for
@@ -97,13 +98,17 @@ def build(cfg: BuildConfig, *, reporter: Reporter = NullReporter(), docker_clien
 def _read_project(cfg: BuildConfig, reporter: Reporter) -> _Read:
     reporter.step(f"Reading the project {cfg.project}")
     project = read_project(cfg.project, julia_version=cfg.julia)
+    julia = _julia_spec(cfg, project)
+    check_manifest_julia(project, julia)
+    for warning in compat_warnings(project, julia):
+        reporter.warn(warning)
     entry = entry_point(project, cfg.entry)
     out_inside = _relative_inside(cfg.out, project.root)
     allow = secret_scan.Allowlist(dict(cfg.allow_secrets))  # the depot is checked against it too, at packing
     app = app_files(project, exclude=cfg.exclude, also_ignore=(f"/{out_inside}/",) if out_inside else (), allow=allow)
     reporter.info(f"{project.name}: {len(project.packages)} packages in the Manifest, {len(app.files)} app files, entry {entry}")
     mode = entry_mode(is_package=project.is_package, explicit_entry=cfg.entry is not None, source=project.root / "src" / f"{project.name}.jl")
-    return _Read(project, entry, app, allow, _julia_spec(cfg, project), mode)
+    return _Read(project, entry, app, allow, julia, mode)
 
 
 def _julia_spec(cfg: BuildConfig, project: JuliaProject) -> JuliaVersion:
@@ -220,9 +225,13 @@ def _check_and_prune_caches(plan: BuildPlan, work: WorkDirs, name: str, compiled
             reporter.info(f"removed {len(removed)} stale cache files no Julia would load ({removed[0]}, ...)")
 
 
+# CSI sequences (colours, cursor moves) and OSC ones (titles, links): Pkg colours its own ERROR: label.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+
 def _with_pkg_message(error: BuildFailed) -> BuildFailed:
     """Lift Julia's own `ERROR: ...` line into the one-line message."""
-    lines = error.details.splitlines()
+    lines = _ANSI_ESCAPE.sub("", error.details).splitlines()
     message = next((line.strip() for line in lines if line.lstrip().startswith("ERROR:")), None)
     if message is None:
         return error

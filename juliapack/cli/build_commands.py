@@ -68,6 +68,8 @@ def build(
         config_path=config,
     )  # fmt: skip
     notebook_cfg = load_notebook({}, config_path=config) if cfg.verify and has_section("notebook", config_path=config) else None
+    if notebook_cfg is not None:
+        _check_notebook_before_build(replace(notebook_cfg, dist=cfg.out), cfg)
     reporter = ConsoleReporter(verbose=not quiet)
     result = build_project(cfg, reporter=reporter, force=force)
     _say_built(result, cfg.out)
@@ -101,22 +103,45 @@ def _notebook_and_verify(lock, cfg, reporter: ConsoleReporter) -> None:
     _verify(cfg, reporter)
 
 
-def _write_notebook(cfg, lock):
-    """Write the notebook for ``lock`` and record it there; returns the lock as updated."""
-    from juliapack import accelerators
+def _check_notebook_before_build(cfg, build_cfg) -> None:
+    """Every [notebook] setting that can be judged without the build, judged before it starts."""
+    from juliapack.config import KAGGLE_CPU_IMAGE
+    from juliapack.errors import JuliapackError
+    from juliapack.notebook import check_before_build
+    from juliapack.project import read_project
+    from juliapack.workflow.lock import read_lock
+
+    project = read_project(build_cfg.project, julia_version=build_cfg.julia)
+    check_before_build(cfg, project=project, image=build_cfg.image, cpu_image=build_cfg.image == KAGGLE_CPU_IMAGE)
+    try:
+        earlier = read_lock(build_cfg.out, project=project.name)
+    except JuliapackError:
+        earlier = None  # no build yet: the owner must come from the settings or the credentials
+    _owner(cfg, earlier)
+
+
+def _owner(cfg, lock) -> str:
     from juliapack.errors import CredentialsError
     from juliapack.kaggle_api import configured_username
-    from juliapack.notebook import plan_notebook, record_of
-    from juliapack.notebook import write as write_notebook_files
-    from juliapack.workflow.lock import update_lock
     from juliapack.workflow.names import decide_owner
 
-    owner = decide_owner(cfg.identity.owner, lock, signed_in=configured_username())
+    owner = decide_owner(cfg.identity.owner, lock, signed_in=configured_username()) if lock else cfg.identity.owner or configured_username()
     if owner is None:
         raise CredentialsError(
             "no Kaggle user name to own the datasets and the notebook",
             fix="pass --dataset OWNER/SLUG, set KAGGLE_USERNAME, or put kaggle.json in ~/.kaggle",
         )
+    return owner
+
+
+def _write_notebook(cfg, lock):
+    """Write the notebook for ``lock`` and record it there; returns the lock as updated."""
+    from juliapack import accelerators
+    from juliapack.notebook import plan_notebook, record_of
+    from juliapack.notebook import write as write_notebook_files
+    from juliapack.workflow.lock import update_lock
+
+    owner = _owner(cfg, lock)
     accelerator = accelerators.for_build(cfg.accelerator, image=lock.image, image_cuda=lock.image_cuda)
     plan = plan_notebook(cfg, lock, owner=owner, dist=cfg.dist, accelerator=accelerator)
     ipynb, metadata = write_notebook_files(plan, cfg.out)

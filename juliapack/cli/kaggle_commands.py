@@ -23,6 +23,7 @@ def upload(
     dataset: Optional[str] = typer.Option(None, "--dataset", metavar="OWNER/SLUG", help="Owner and base slug (SLUG-julia, SLUG-depot, SLUG-app)."),
     model: Optional[str] = typer.Option(None, "--model", metavar="PATH", help="The model file, into its own dataset [default: the notebook's]."),
     model_dataset: Optional[str] = typer.Option(None, "--model-dataset", metavar="OWNER/SLUG", help="The model's dataset [default: SLUG-model]."),
+    title: Optional[str] = typer.Option(None, "--title", metavar="TITLE", help="Base title of the datasets: 'TITLE (Julia)', ... [default: the project's name]."),
     public: Optional[bool] = PUBLIC,
     message: Optional[str] = typer.Option(None, "--message", "-m", metavar="TEXT", help="Notes for new versions."),
     skip_verify: bool = SKIP_VERIFY,
@@ -38,7 +39,7 @@ def upload(
     from juliapack.upload import upload as upload_build
 
     cfg = load_upload(
-        flags(dist=str(dist) if dist else None, dataset=dataset, model=model, model_dataset=model_dataset, public=public,
+        flags(dist=str(dist) if dist else None, dataset=dataset, model=model, model_dataset=model_dataset, title=title, public=public,
               message=message, skip_verify=skip_verify),
         config_path=config,
     )  # fmt: skip
@@ -94,9 +95,11 @@ def status(
     from juliapack import kernels
     from juliapack.config import load_status
 
+    from juliapack.kaggle_api import KaggleClient
+
     cfg = load_status(flags(kernel=kernel, notebook=str(notebook) if notebook else None), config_path=config)
     ref = kernels.chosen_kernel(cfg.kernel, cfg.folder)
-    outcome = kernels.status(ref)
+    outcome = kernels.status(ref, client=KaggleClient.from_environment(reporter=ConsoleReporter()))
     stdout.print(f"{ref}: {outcome.label}")
     kernels.check_outcome(ref, outcome)
 

@@ -11,7 +11,7 @@ import time
 from typing import Mapping
 
 from juliapack.kaggle_api.blobs import BlobUploads, UploadedBlob
-from juliapack.kaggle_api.calls import AccessDenied, Calls, NotFound, RetryPolicy, refusal_fix
+from juliapack.kaggle_api.calls import TITLE_IN_USE_FIX, AccessDenied, Calls, NotFound, RetryPolicy, refusal_fix
 from juliapack.kaggle_api.credentials import Credentials, configured_username, find_credentials, kaggle_config_dir
 from juliapack.kaggle_api.datasets import DatasetsApi, DatasetSummary, RemoteFile, dataset_url
 from juliapack.kaggle_api.kernels import KernelOutput, KernelPush, KernelsApi, KernelStatus, OutputFile, SavedKernel, kernel_url
@@ -20,7 +20,7 @@ from juliapack.report import NullReporter, Reporter
 from juliapack.retry import Sleep
 
 __all__ = [
-    "AccessDenied", "BlobUploads", "Credentials", "DatasetSummary", "KaggleClient", "KernelOutput", "KernelPush",
+    "TITLE_IN_USE_FIX", "AccessDenied", "BlobUploads", "Credentials", "DatasetSummary", "KaggleClient", "KernelOutput", "KernelPush",
     "KernelStatus", "NotFound", "OutputFile", "RemoteFile", "RetryPolicy", "SavedKernel", "UploadedBlob",
     "configured_username", "dataset_url", "find_credentials", "kaggle_config_dir", "kernel_url", "refusal_fix",
 ]  # fmt: skip

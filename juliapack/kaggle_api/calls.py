@@ -35,6 +35,7 @@ class RetryPolicy:
     max_delay: float = 60.0
     max_retry_after: float = 600.0  # longest Retry-After honoured
     call_timeout: float = 120.0  # a read (status, files, metadata) that takes longer is tried again
+    slow_notice: float = 15.0  # seconds without an answer after which the wait is announced
     transfer_timeout: float = 300.0  # seconds an upload or download may stall
 
     def as_backoff(self) -> Backoff:
@@ -83,7 +84,7 @@ class Calls:
         def attempt() -> T:
             try:
                 with self._sdk() as kaggle:
-                    return _within(timeout, lambda: call(kaggle))
+                    return _within(timeout, lambda: call(kaggle), notice_after=self.policy.slow_notice, on_slow=lambda limit: self._say_slow(what, limit))
             except Exception as error:  # noqa: BLE001 - every failure is mapped to a juliapack error or a retry
                 problem = self._transient_or_raise(what, error)
             if not idempotent and not problem.refused:
@@ -104,6 +105,9 @@ class Calls:
 
         return retrying(attempt, backoff=self.policy.as_backoff(), sleep=self.sleep, give_up=give_up, on_retry=say, done_meanwhile=done_meanwhile)
 
+    def _say_slow(self, what: str, timeout: float) -> None:
+        self.reporter.info(f"{what}: no answer from Kaggle after {self.policy.slow_notice:g} s; waiting up to {timeout:g} s in all, then asking again")
+
     def _sdk(self) -> Any:
         credentials = self.credentials
         return kaggle_module().KaggleApi.build_kaggle_client_with_params(
@@ -120,7 +124,9 @@ class Calls:
             raise error
         if isinstance(error, requests.HTTPError) and error.response is not None:
             return self._http_failure(what, error)
-        if isinstance(error, (requests.ConnectionError, requests.Timeout, _CallTimeout)):
+        if isinstance(error, _CallTimeout):
+            return Transient(str(error), fix=UNREACHABLE_FIX)
+        if isinstance(error, (requests.ConnectionError, requests.Timeout)):
             return Transient(f"no answer from Kaggle ({type(error).__name__})", fix=UNREACHABLE_FIX)
         raise KaggleError(
             f"{what}: unexpected answer from Kaggle ({type(error).__name__}: {short(str(error))})",
@@ -147,6 +153,9 @@ class Calls:
         raise KaggleError(f"{what}: Kaggle answered HTTP {code} ({message})", fix="check the names and options; run with --debug for details")
 
 
+TITLE_IN_USE_FIX = "give the datasets another title: --title TITLE, or title = \"TITLE\" in [upload] of juliapack.toml (they are titled 'TITLE (Julia)' and so on)"
+
+
 def refusal_fix(error: str) -> str:
     """What to do about a logical error Kaggle reports in an answer's ``error`` field."""
     text = error.lower()
@@ -155,7 +164,7 @@ def refusal_fix(error: str) -> str:
     if "quota" in text or "exceed" in text:
         return "free space: delete old datasets or versions on kaggle.com (private datasets share one quota), then run again"
     if "title" in text and "in use" in text:
-        return "choose another title or slug (title/slug in juliapack.toml, or --dataset OWNER/SLUG)"
+        return TITLE_IN_USE_FIX
     if "slug" in text or "title" in text:
         return "use a slug and a title of 6-50 characters; slugs take lowercase letters, digits and dashes"
     return "fix what Kaggle names, then run again"
@@ -218,8 +227,9 @@ def retry_after_seconds(value: str | None, cap: float) -> float | None:
     return max(0.0, min(cap, seconds))
 
 
-def _within(timeout: float | None, call: Callable[[], T]) -> T:
-    """Run ``call``; give up waiting after ``timeout`` seconds (the client sets no timeout of its own)."""
+def _within(timeout: float | None, call: Callable[[], T], *, notice_after: float, on_slow: Callable[[float], None]) -> T:
+    """Run ``call``; give up waiting after ``timeout`` seconds (the client sets no timeout of its own), and
+    call ``on_slow(timeout)`` once if no answer has come after ``notice_after`` seconds."""
     if timeout is None:
         return call()
     box: dict[str, Any] = {}
@@ -232,9 +242,12 @@ def _within(timeout: float | None, call: Callable[[], T]) -> T:
 
     worker = threading.Thread(target=run, name="kaggle-call", daemon=True)
     worker.start()
-    worker.join(timeout)
+    worker.join(min(notice_after, timeout))
+    if worker.is_alive() and notice_after < timeout:
+        on_slow(timeout)
+        worker.join(timeout - notice_after)
     if worker.is_alive():
-        raise _CallTimeout(f"no answer within {timeout:.0f} s")
+        raise _CallTimeout(f"no answer within {timeout:g} s")
     if "error" in box:
         raise box["error"]
     return box["value"]

@@ -17,6 +17,8 @@ from juliapack.kaggle_api.calls import Calls, NotFound, build_request, check_err
 
 FIRST_POLL = 2.0
 MAX_POLL = 30.0
+TITLES_PAGE = 20  # the official client's page size
+TITLES_MAX_PAGES = 50
 DEFAULT_LICENSE = "other"  # Julia and each package keep their own licenses; the description says so
 
 
@@ -80,6 +82,21 @@ class DatasetsApi:
         request = build_request(ApiGetDatasetRequest, owner_slug=owner, dataset_slug=slug)
         response = self.calls.read(f"dataset {owner}/{slug}", lambda k: k.datasets.dataset_api_client.get_dataset(request))
         return DatasetSummary(response.current_version_number, response.url or dataset_url(owner, slug), response.title or "")
+
+    def titles(self, owner: str) -> dict[str, str]:
+        """The titles of the signed-in ``owner``'s datasets, lowercased, each with its dataset's ref."""
+        from kagglesdk.datasets.types.dataset_api_service import ApiListDatasetsRequest
+        from kagglesdk.datasets.types.dataset_enums import DatasetSelectionGroup
+
+        found: dict[str, str] = {}
+        for page in range(1, TITLES_MAX_PAGES + 1):
+            request = build_request(ApiListDatasetsRequest, group=DatasetSelectionGroup.DATASET_SELECTION_GROUP_MY, page=page, page_size=TITLES_PAGE)
+            response = self.calls.read(f"datasets of {owner}", lambda k, request=request: k.datasets.dataset_api_client.list_datasets(request))
+            before = len(found)
+            found |= {(d.title or "").lower(): d.ref or "" for d in response.datasets if d.title}
+            if len(response.datasets) < TITLES_PAGE or len(found) == before:  # a server that repeats its one page ends the listing too
+                break
+        return found
 
     def until_processed(self, owner: str, slug: str, *, status: str | None = None, timeout: float, reporter: Reporter) -> str:
         """READY or FAILED, once Kaggle has processed the dataset's latest version; polls with backoff."""

@@ -115,6 +115,15 @@ def test_push_turns_the_internet_off_even_if_the_metadata_asks_for_it(notebook: 
     assert "turns the internet on; pushing with it off" in err
 
 
+def test_status_says_when_it_waits_out_a_rate_limit(notebook: Path, fake: FakeKaggle, capsys) -> None:
+    fake.kernel_run(REF, steps=())
+    assert run_cli(["push", str(notebook)], capsys)[0] == 0
+    fake.inject("GetKernelSessionStatus", status=429, retry_after="1")
+    code, out, err = run_cli(["status", REF], capsys)
+    assert (code, out) == (0, f"{REF}: complete\n")
+    assert err.splitlines() == [f"warning: status of notebook {REF}: rate limited by Kaggle (HTTP 429); waiting 1 s as Kaggle asks (try 2 of 5)"]
+
+
 @pytest.mark.parametrize(
     "outcome, exit_code, label",
     [

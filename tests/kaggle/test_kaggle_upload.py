@@ -222,13 +222,28 @@ def test_a_create_whose_answer_was_lost_is_not_repeated(kaggle_env: Path, fake: 
     assert result.datasets[ROLES.index("app")].action == "versioned"
 
 
-def test_rate_limits_are_waited_out_as_kaggle_asks(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
+def test_rate_limits_are_waited_out_as_kaggle_asks(kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, sleeps: list[float]) -> None:
     dist = make_dist(tmp_path / "dist")
     fake.inject("GetDatasetStatus", status=429, retry_after="7")
     fake.inject("CreateDataset", status=429, retry_after="3", times=2)
-    result = upload(config(dist.path), client=client, sleep=sleeps.append)
+    reporter = RecordingReporter()
+    client = KaggleClient.from_environment(sleep=sleeps.append, policy=FAST, reporter=reporter)
+    result = upload(config(dist.path), client=client, sleep=sleeps.append, reporter=reporter)
     assert sleeps == [7.0, 3.0, 3.0]
     assert [o.action for o in result.datasets] == ["created"] * len(ROLES)
+    assert reporter.texts("warn") == [
+        f"status of dataset {USER}/inference-julia: rate limited by Kaggle (HTTP 429); waiting 7 s as Kaggle asks (try 2 of {FAST.attempts})",
+        f"create dataset {USER}/inference-julia: rate limited by Kaggle (HTTP 429); waiting 3 s as Kaggle asks (try 2 of {FAST.attempts})",
+        f"create dataset {USER}/inference-julia: rate limited by Kaggle (HTTP 429); waiting 3 s as Kaggle asks (try 3 of {FAST.attempts})",
+    ]
+
+
+def test_the_command_line_says_what_it_waits_for_and_how_long(kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dist = make_dist(tmp_path / "dist")
+    fake.inject("GetDatasetStatus", status=429, retry_after="1")
+    code, _, err = run_cli(["upload", "--dist", str(dist.path)], capsys)
+    assert code == 0, err
+    assert f"warning: status of dataset {USER}/inference-julia: rate limited by Kaggle (HTTP 429); waiting 1 s as Kaggle asks (try 2 of 5)" in err.splitlines()
 
 
 def test_server_errors_are_retried_with_backoff_then_fail_clearly(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
@@ -256,6 +271,18 @@ def test_a_slow_answer_is_given_up_on_and_asked_again(kaggle_env: Path, fake: Fa
     upload(config(dist.path), client=impatient, sleep=sleeps.append)  # the second run reads metadata: the first read is slow
     assert fault.hits == 1
     assert sleeps == [RetryPolicy().backoff(1)]
+
+
+def test_a_slow_answer_is_announced_while_it_is_waited_for(kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, sleeps: list[float]) -> None:
+    reporter = RecordingReporter()
+    impatient = KaggleClient.from_environment(sleep=sleeps.append, policy=RetryPolicy(attempts=3, call_timeout=0.8, slow_notice=0.2), reporter=reporter)
+    dist = make_dist(tmp_path / "dist")
+    fake.inject("GetDatasetStatus", delay=1.5)
+    upload(config(dist.path), client=impatient, sleep=sleeps.append, reporter=reporter)
+    what = f"status of dataset {USER}/inference-julia"
+    assert reporter.texts("info")[0] == f"{what}: no answer from Kaggle after 0.2 s; waiting up to 0.8 s in all, then asking again"
+    assert reporter.texts("warn") == [f"{what}: no answer within 0.8 s; retrying in {RetryPolicy().backoff(1):g} s (try 2 of 3)"]
+    assert sleeps[0] == RetryPolicy().backoff(1)
 
 
 def test_waits_with_backoff_until_kaggle_has_processed_the_files(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
@@ -310,12 +337,41 @@ def test_quota_exceeded_names_the_fix(kaggle_env: Path, fake: FakeKaggle, tmp_pa
     assert line.endswith("— free space: delete old datasets or versions on kaggle.com (private datasets share one quota), then run again")
 
 
-def test_a_title_in_use_names_the_fix(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
+def test_a_title_in_use_is_refused_before_any_byte_and_names_a_fix_that_changes_it(
+    kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake.seed_dataset(USER, "older-julia", title="Inference (Julia)")
+    dist = make_dist(tmp_path / "dist")
+    code, _, err = run_cli(["upload", "--dist", str(dist.path), "--dataset", f"{USER}/second"], capsys)
+    assert code == ExitCode.USAGE
+    assert err.strip().splitlines()[-1] == (
+        f"error: cannot create dataset {USER}/second-julia: its title 'Inference (Julia)' is already that of your dataset {USER}/older-julia "
+        "(Kaggle wants titles distinct) — give the datasets another title: --title TITLE, or title = \"TITLE\" in [upload] of juliapack.toml "
+        "(they are titled 'TITLE (Julia)' and so on)"
+    )
+    assert uploaded_calls(fake) == [] and fake.bytes_received == 0
+    # The fix it names works: the same upload with another title creates every dataset.
+    code, out, err = run_cli(["upload", "--dist", str(dist.path), "--dataset", f"{USER}/second", "--title", "Second"], capsys)
+    assert code == 0, err
+    assert [fake.state["datasets"][ref]["title"] for ref in refs(f"{USER}/second")] == ["Second (Julia)", "Second (Julia depot)", "Second (compiled caches)", "Second (app)"]
+
+
+def test_titles_in_use_are_found_among_many_datasets(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
+    for number in range(30):
+        fake.seed_dataset(USER, f"dataset-{number:02}", title=f"Dataset {number:02}")
+    fake.seed_dataset(USER, "zz-last", title="Inference (app)")
+    dist = make_dist(tmp_path / "dist")
+    with pytest.raises(ConfigError, match=f"its title 'Inference \\(app\\)' is already that of your dataset {USER}/zz-last"):
+        upload(config(dist.path), client=client, sleep=sleeps.append)
+    assert uploaded_calls(fake) == [] and fake.calls.count("ListDatasets") == 2  # the fake repeats its one page: the second ends the listing
+
+
+def test_a_title_kaggle_still_refuses_names_the_same_fix(kaggle_env: Path, fake: FakeKaggle, client: KaggleClient, tmp_path: Path, sleeps: list[float]) -> None:
+    fake.inject("CreateDataset", error='The requested title "Inference (Julia)" is already in use by a dataset. Please choose another title.')
     dist = make_dist(tmp_path / "dist")
     with pytest.raises(KaggleError, match="already in use") as failure:
         upload(config(dist.path), client=client, sleep=sleeps.append)
-    assert "choose another title or slug" in failure.value.fix
+    assert failure.value.fix.startswith("give the datasets another title: --title TITLE")
 
 
 def test_datasets_are_created_only_in_your_own_name(kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, capsys) -> None:

@@ -38,6 +38,8 @@ EXAMPLE = ROOT / "examples" / "Inference"
 USER, KEY = "alice", "alice-key-7c1d0e"
 OTHER, OTHER_KEY = "bob", "bob-key-2f9a41"
 NO_DOCKER = "unix:///nonexistent.sock"
+# Run as root, the CLI would read every file whatever its mode: without these capabilities it reads as a user does.
+AS_A_USER = ("setpriv", "--bounding-set=-dac_override,-dac_read_search") if os.geteuid() == 0 else ()
 PARALLEL = 6
 COMMANDS = ("build", "notebook", "verify", "upload", "push", "status", "fetch")
 
@@ -61,6 +63,7 @@ class Sandbox:
     def env(self, extra: Mapping[str, str] = {}) -> dict[str, str]:  # noqa: B006 - read only
         return {
             "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(ROOT),  # this tree's juliapack, whichever checkout the environment installed
             "LANG": "C.UTF-8",
             "COLUMNS": "40",  # a wrapped error would show up as a second line
             "HOME": str(self.root / "home"),
@@ -74,7 +77,7 @@ class Sandbox:
 
     def juliapack(self, *args: str, env: Mapping[str, str] = {}, cwd: Path | None = None) -> subprocess.CompletedProcess:  # noqa: B006
         return subprocess.run(
-            [sys.executable, "-m", "juliapack", *args], cwd=cwd or self.work, env=self.env(env), capture_output=True, text=True, timeout=120
+            [*AS_A_USER, sys.executable, "-m", "juliapack", *args], cwd=cwd or self.work, env=self.env(env), capture_output=True, text=True, timeout=120
         )
 
 
@@ -145,6 +148,19 @@ def dist(*, app: list | None = None, rehearsed: bool | None = True) -> Setup:
         write_lock(folder, lock)
 
     return setup
+
+
+def example_manifest_v2(julia_version: str) -> Setup:
+    """The example's Manifest as a newer Julia writes it: format 2, with the julia_version it was resolved by."""
+
+    def change(text: str) -> str:
+        return f'julia_version = "{julia_version}"\nmanifest_format = "2.0"\n\n' + re.sub(r"^\[\[(\w+)\]\]$", r"[[deps.\1]]", text, flags=re.M)
+
+    return edit("Inference/Manifest.toml", change)
+
+
+def unreadable(relpath: str, *, mode: int = 0o000) -> Setup:
+    return lambda sb: (sb.work / relpath).chmod(mode)
 
 
 def flip_last_byte(relpath: str) -> Setup:
@@ -229,6 +245,7 @@ class Case:
     setup: tuple[Setup, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     bug: str = ""  # a known product bug: the case is a strict xfail with this reason
+    warns: tuple[str, ...] = ()  # each must be in a warning line before the error
 
 
 PROJECT = (example, TESTBED_TOML)  # the example with the test bed's julia = "1.5"
@@ -243,6 +260,26 @@ CASES: dict[str, Case] = {
     "build-manifest-not-toml": Case(("build", "Inference"), 3, ("Manifest.toml is not valid TOML", "line 1"), (*PROJECT, write("Inference/Manifest.toml", "[[TinyModel\n"))),
     "build-manifest-deps-not-a-table": Case(
         ("build", "Inference"), 3, ("Manifest.toml",), (*PROJECT, write("Inference/Manifest.toml", 'julia_version = "1.5.3"\nmanifest_format = "2.0"\ndeps = "TinyModel"\n')),
+    ),  # fmt: skip
+    "build-manifest-format-2-for-julia-1.5": Case(
+        ("build", "Inference"), 3, ("Manifest.toml is in format 2 (written by Julia 1.10.0), which Julia 1.5 cannot read", 'build with julia = "1.10"'),
+        (*PROJECT, example_manifest_v2("1.10.0")),
+    ),  # fmt: skip
+    "build-manifest-newer-than-julia": Case(
+        ("build", "Inference", "--julia", "1.9"), 3, ("Manifest.toml was written by Julia 1.10.0, newer than the Julia 1.9 chosen", "regenerate the Manifest with Julia 1.9"),
+        (*PROJECT, example_manifest_v2("1.10.0")),
+    ),  # fmt: skip
+    "build-manifest-outside-compat-warns-then-docker-missing": Case(
+        ("build", "Inference"), 4, ("cannot reach the Docker engine",), (*PROJECT, edit("Inference/Project.toml", lambda text: text.replace('TinyModel = "0.2"', 'TinyModel = "0.3"'))),
+        warns=('Manifest.toml has TinyModel 0.2.0, which [compat] TinyModel = "0.3" in Project.toml excludes',),
+    ),  # fmt: skip
+    "build-unreadable-file": Case(
+        ("build", "Inference"), 3, ("cannot read data/train.csv in the project", "Permission denied", "chmod u+r", ".juliapackignore"),
+        (*PROJECT, write("Inference/data/train.csv", "x\n"), unreadable("Inference/data/train.csv")),
+    ),  # fmt: skip
+    "build-unreadable-folder": Case(
+        ("build", "Inference"), 3, ("cannot read data in the project", "Permission denied", "chmod u+rx"),
+        (*PROJECT, write("Inference/data/train.csv", "x\n"), unreadable("Inference/data", mode=0o644)),
     ),  # fmt: skip
     "build-entry-outside-project": Case(("build", "Inference", "--entry", "../run.jl"), 3, ("entry point ../run.jl is not inside the project",), PROJECT),
     # ---- build: the Julia version
@@ -289,6 +326,28 @@ CASES: dict[str, Case] = {
     "build-secret-excluded-then-docker-missing": Case(
         ("build", "Inference", "--exclude", "id_rsa", "--exclude", "kaggle.json"), 4, ("cannot reach the Docker engine",),
         (*PROJECT, write("Inference/id_rsa", "x\n"), write("Inference/kaggle.json", "{}")),
+    ),  # fmt: skip
+    # ---- build with a [notebook] section: every setting the build does not decide is judged before it starts
+    "build-notebook-no-owner": Case(
+        ("build", "Inference"), 4, ("no Kaggle user name to own the datasets and the notebook", "--dataset OWNER/SLUG"),
+        (example, toml('julia = "1.5"\nproject = "Inference"\n[notebook]\nargs = "--x 1"\n')),
+    ),  # fmt: skip
+    "build-notebook-gpu-on-the-cpu-image": Case(
+        ("build", "Inference", "--cpu"), 2, ("--accelerator t4x2 asks for a GPU", "has no CUDA"),
+        (example, toml(f'julia = "1.5"\nproject = "Inference"\n[notebook]\ndataset = "{USER}/inference"\naccelerator = "t4x2"\n')),
+    ),  # fmt: skip
+    "build-notebook-serve-not-a-package": Case(
+        ("build", "Inference"), 3, ("serve needs the app to be a package, and Inference is not one", "name and uuid"),
+        (example, edit("Inference/Project.toml", lambda text: re.sub(r"^uuid = .*\n", "", text, flags=re.M)),
+         toml(f'julia = "1.5"\nproject = "Inference"\n[notebook]\ndataset = "{USER}/inference"\nserve = true\ncompetition = "tiny-serve"\n')),
+    ),  # fmt: skip
+    "build-notebook-title-not-the-slug": Case(
+        ("build", "Inference"), 2, ("the kernel title 'My own run' resolves to the slug 'my-own-run', not 'other-run'",),
+        (example, toml(f'julia = "1.5"\nproject = "Inference"\n[notebook]\ndataset = "{USER}/inference"\ntitle = "My own run"\nkernel_slug = "other-run"\n')),
+    ),  # fmt: skip
+    "build-notebook-valid-then-docker-missing": Case(
+        ("build", "Inference"), 4, ("cannot reach the Docker engine",),
+        (example, toml(f'julia = "1.5"\nproject = "Inference"\n[notebook]\ndataset = "{USER}/inference"\nserve = true\ncompetition = "tiny-serve"\n')),
     ),  # fmt: skip
     "build-docker-missing": Case(("build", "Inference"), 4, ("cannot reach the Docker engine", "DOCKER_HOST"), PROJECT),
     # ---- notebook
@@ -349,6 +408,10 @@ CASES: dict[str, Case] = {
     "upload-dataset-not-owner-slug": Case(("upload", "--dataset", "inference"), 2, ("--dataset 'inference' is not OWNER/SLUG",), (dist(),), env=CREDENTIALS),
     "upload-owner-not-signed-in": Case(
         ("upload", "--dataset", f"{OTHER}/inference"), 2, (f"cannot create dataset {OTHER}/inference-julia: you are signed in to Kaggle as {USER}",), (dist(),), env=CREDENTIALS,
+    ),  # fmt: skip
+    "upload-title-in-use": Case(
+        ("upload", "--dataset", f"{USER}/second"), 2, (f"cannot create dataset {USER}/second-julia: its title 'Clash (Julia)' is already that of your dataset {USER}/first-julia", "--title TITLE"),
+        (dist(), toml('[upload]\ntitle = "Clash"\n'), lambda sb: sb.fake.seed_dataset(USER, "first-julia", title="Clash (Julia)")), env=CREDENTIALS,
     ),  # fmt: skip
     "upload-no-credentials": Case(("upload",), 4, ("no Kaggle credentials", "kaggle.json"), (dist(),)),
     "upload-never-rehearsed": Case(("upload",), 3, ("was never rehearsed offline", "juliapack verify", "--skip-verify"), (dist(rehearsed=None),), env=CREDENTIALS),
@@ -446,6 +509,9 @@ def test_a_bad_input_is_one_line_its_exit_code_and_no_partial_output(ran, name: 
     last = check_error_line(done.stderr)
     for text in case.says:
         assert text in last
+    warnings = [line.removeprefix("warning: ") for line in done.stderr.splitlines() if line.startswith("warning: ")]
+    for text in case.warns:
+        assert any(text in warning for warning in warnings), done.stderr
     assert done.stdout == ""
     assert done.after == done.before, "the working folder changed"
     assert leftovers(done.root) == []

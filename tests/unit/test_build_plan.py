@@ -658,6 +658,14 @@ def test_without_an_error_line_the_error_is_kept() -> None:
     assert build._with_pkg_message(error) is error
 
 
+def test_an_error_line_behind_colour_codes_is_lifted_without_them() -> None:
+    coloured = "Resolving\n\x1b[91m\x1b[1mERROR: \x1b[22m\x1b[39mUnsatisfiable requirements detected for package Foo\x1b[0m\n\x1b]8;;https://x\x07link\x1b]8;;\x07"
+    error = BuildFailed("Instantiate failed (exit code 1)", fix="fix deps", details=coloured)
+    lifted = build._with_pkg_message(error)
+    assert lifted.what == "Instantiate failed (exit code 1): ERROR: Unsatisfiable requirements detected for package Foo"
+    assert lifted.details == coloured
+
+
 def load_runner():
     spec = importlib.util.spec_from_file_location("run_notebook", templates_root() / "verify" / "run_notebook.py")
     module = importlib.util.module_from_spec(spec)

@@ -59,7 +59,7 @@ def ran(tmp_path_factory) -> dict[str, Ran]:
         if setup:
             setup(folder)
         env = {"PATH": os.environ["PATH"], "HOME": str(folder / "home"), "COLUMNS": "80" if name.endswith("help-h") else "40",
-               "LANG": "C.UTF-8", "JULIAPACK_CACHE_DIR": str(folder / "cache")}  # fmt: skip
+               "LANG": "C.UTF-8", "JULIAPACK_CACHE_DIR": str(folder / "cache"), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}  # fmt: skip
         if name == "debug-from-the-environment":
             env["JULIAPACK_DEBUG"] = "1"
         command = [sys.executable, "-m", "juliapack", *args]

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from juliapack import project as project_module
 from juliapack.errors import ExitCode, ProjectError, SecretsFound
 from juliapack.julia_version import version_spec as V
-from juliapack.project import Package, app_files, entry_point, manifest_path, read_project, staged_from_outside, staged_manifest_name
+from juliapack.project import Package, app_files, check_manifest_julia, compat_warnings, entry_point, manifest_path, read_project, staged_from_outside, staged_manifest_name
 from tests.unit.helpers import UUIDS, fake_token, manifest_v2, write_project
 
 FOO, BAR, BAZ = UUIDS["Foo"], UUIDS["Bar"], UUIDS["Baz"]
@@ -90,6 +91,44 @@ def test_format_1_manifest_of_julia_1_6(tmp_path: Path) -> None:
         ("Foo", FOO, "1.2.3", ("Bar",)),
         ("Statistics", STDLIB, None, ()),
     ]
+
+
+@pytest.mark.parametrize(
+    ("manifest", "julia", "message", "fix"),
+    [
+        (FORMAT_2, "1.5", "Manifest.toml is in format 2 (written by Julia 1.10.5), which Julia 1.5 cannot read (it needs 1.6 or newer)", 'build with julia = "1.10"'),
+        (FORMAT_2, "1.9.4", "Manifest.toml was written by Julia 1.10.5, newer than the Julia 1.9.4 chosen for the build", 'build with julia = "1.10"'),
+    ],
+)  # fmt: skip
+def test_a_manifest_the_chosen_julia_cannot_read_is_refused_before_any_container(tmp_path: Path, manifest: str, julia: str, message: str, fix: str) -> None:
+    project = read_project(write_project(tmp_path / "Inference", deps={"Foo": FOO, "Local": BAZ}, manifest=manifest))
+    with pytest.raises(ProjectError) as caught:
+        check_manifest_julia(project, V(julia))
+    assert caught.value.what == message
+    assert caught.value.fix.startswith(fix) and f"regenerate the Manifest with Julia {julia}" in caught.value.fix
+    assert caught.value.exit_code == ExitCode.INPUT
+
+
+@pytest.mark.parametrize(("manifest", "julia"), [(FORMAT_2, "1.10"), (FORMAT_2, "1.11.2"), (FORMAT_2, "1.6"), (FORMAT_1, "1.5"), (FORMAT_1, "1.0.5")])
+def test_a_manifest_the_chosen_julia_can_read_passes(tmp_path: Path, manifest: str, julia: str) -> None:
+    deps = {"Foo": FOO, "Local": BAZ} if manifest is FORMAT_2 else {"Foo": FOO}
+    if manifest is FORMAT_2 and V(julia) < V("1.10"):
+        manifest = manifest.replace('julia_version = "1.10.5"', 'julia_version = "1.6.7"')
+    project = read_project(write_project(tmp_path / "Inference", deps=deps, manifest=manifest))
+    assert check_manifest_julia(project, V(julia)) is None
+
+
+def test_versions_outside_compat_are_warned_about(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "Inference", deps={"Foo": FOO, "Local": BAZ}, manifest=FORMAT_2)
+    with open(root / "Project.toml", "a") as stream:
+        stream.write('\n[compat]\nFoo = "1.3"\nBar = "0.4"\nLocal = "0.2, 0.3"\nStatistics = "~1.10"\njulia = "1.11"\nMissing = "1"\n')
+    project = read_project(root)
+    assert compat_warnings(project, V("1.10.5")) == [
+        'Manifest.toml has Foo 1.2.3, which [compat] Foo = "1.3" in Project.toml excludes; Pkg.resolve() would change it',
+        'Manifest.toml has Local 0.1.0, which [compat] Local = "0.2, 0.3" in Project.toml excludes; Pkg.resolve() would change it',
+        "the build's Julia is 1.10.5, which [compat] julia = \"1.11\" in Project.toml excludes; choose a Julia it allows",
+    ]
+    assert compat_warnings(project, V("1.11")) == compat_warnings(project, V("1.10.5"))[:2]  # a series: its patch is not known yet
 
 
 def test_a_project_without_a_name_is_named_after_its_folder(tmp_path: Path) -> None:
@@ -281,6 +320,56 @@ def test_app_files_follow_the_ignore_rules(project) -> None:
     )  # fmt: skip
     # .git, dist, notes.swp, .juliapackignore, data/train.csv, scratch, README.md; an ignored folder counts once
     assert result.ignored == 7
+
+
+def deny_by_mode(monkeypatch) -> None:
+    """Root reads whatever the mode bits say: make app_files' reads fail by them, as the kernel fails a user's."""
+    if os.geteuid() != 0:
+        return
+    real_open, real_iterdir = open, Path.iterdir
+
+    def guarded_open(path, *args, **kwargs):
+        if not os.stat(path).st_mode & 0o400:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    def guarded_iterdir(self: Path):
+        if self.stat().st_mode & 0o500 != 0o500:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(project_module, "open", guarded_open, raising=False)
+    monkeypatch.setattr(Path, "iterdir", guarded_iterdir)
+
+
+@pytest.mark.parametrize(
+    ("relpath", "mode", "content", "chmod"),
+    [("data/train.csv", 0o000, "x", "u+r"), ("data/empty.csv", 0o200, "", "u+r"), ("data", 0o000, None, "u+rx"), ("data", 0o600, None, "u+rx")],
+)
+def test_an_unreadable_file_or_folder_is_one_input_error_naming_it(project, monkeypatch, relpath: str, mode: int, content: str | None, chmod: str) -> None:
+    add_files(project.root, {"data/train.csv": "x", "data/empty.csv": ""})
+    target = project.root / relpath
+    target.chmod(mode)
+    deny_by_mode(monkeypatch)
+    try:
+        with pytest.raises(ProjectError) as raised:
+            app_files(project)
+    finally:
+        target.chmod(0o755)
+    assert raised.value.what == f"cannot read {relpath} in the project {project.root}: Permission denied"
+    assert raised.value.fix == f"make it readable (chmod {chmod} '{target}') or list it in .juliapackignore"
+    assert raised.value.exit_code == ExitCode.INPUT
+
+
+def test_an_unreadable_folder_that_is_ignored_is_never_read(project, monkeypatch) -> None:
+    add_files(project.root, {"private/notes.txt": "x", ".juliapackignore": "/private/\n"})
+    (project.root / "private").chmod(0o000)
+    deny_by_mode(monkeypatch)
+    try:
+        files = app_files(project).files
+    finally:
+        (project.root / "private").chmod(0o755)
+    assert "src/Inference.jl" in files and not any(path.startswith("private") for path in files)
 
 
 def test_app_files_are_sorted_posix_paths(project) -> None:
