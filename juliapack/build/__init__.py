@@ -65,7 +65,7 @@ class _Inputs:
 
     project: JuliaProject
     entry: str
-    app_files: tuple[str, ...]
+    app: AppFiles
     image: container.ImageInfo
     release: julia_dist.JuliaRelease
     cpu_target: str
@@ -122,9 +122,9 @@ def _decide(cfg: BuildConfig, read: _Read, image: container.ImageInfo, http, rep
     )
     cpu_target = cfg.cpu_target or release.version.official_cpu_target()
     staged = {relpath: read.project.root / relpath for relpath in read.app.files} | _staged_extra(read.project)
-    app_hashes = {relpath: _file_identity(path) for relpath, path in staged.items()}
+    app_hashes = {relpath: _file_identity(path) for relpath, path in staged.items()} | {relpath: f"-> {link}" for relpath, link in read.app.links.items()}
     inputs_print = fingerprint(cfg, app_files=app_hashes, julia_sha256=release.sha256, image_id=image.id, cpu_target=cpu_target)
-    return _Inputs(read.project, read.entry, read.app.files, image, release, cpu_target, inputs_print, read.allow, read.entry_mode)
+    return _Inputs(read.project, read.entry, read.app, image, release, cpu_target, inputs_print, read.allow, read.entry_mode)
 
 
 def _staged_extra(project: JuliaProject) -> dict[str, Path]:
@@ -141,7 +141,9 @@ def _build_in_work(cfg: BuildConfig, inputs: _Inputs, julia: julia_dist.JuliaDis
     with held(work.root.with_suffix(".mutex"), what=f"the work folder of {inputs.project.name}", reporter=reporter):
         state = prepare_work(work, key=depot_key(julia.release.sha256, inputs.image.id, inputs.cpu_target), fresh=cfg.fresh, reporter=reporter)
         facts = image_facts(client, inputs.image, cache_dir=cfg.cache_dir, reporter=reporter)
-        staged = stage_app(inputs.project, inputs.app_files, work, epoch=cfg.source_date_epoch, extra=_staged_extra(inputs.project))
+        staged = stage_app(
+            inputs.project, inputs.app.files, work, epoch=cfg.source_date_epoch, extra=_staged_extra(inputs.project), links=inputs.app.links
+        )
         pin_cuda(inputs.project, staged, accelerator=cfg.accelerator, image=facts, cuda_local=cfg.cuda_local, epoch=cfg.source_date_epoch, reporter=reporter)
         for report in (work.report, work.cache_report):
             report.unlink(missing_ok=True)

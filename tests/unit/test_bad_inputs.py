@@ -61,6 +61,7 @@ class Sandbox:
     def env(self, extra: Mapping[str, str] = {}) -> dict[str, str]:  # noqa: B006 - read only
         return {
             "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(ROOT),  # the juliapack of this checkout, whatever the venv's install points at
             "LANG": "C.UTF-8",
             "COLUMNS": "40",  # a wrapped error would show up as a second line
             "HOME": str(self.root / "home"),
@@ -105,6 +106,10 @@ def write(relpath: str, data: str | bytes) -> Setup:
         path.write_bytes(data.encode() if isinstance(data, str) else data)
 
     return setup
+
+
+def symlink(relpath: str, target: str) -> Setup:
+    return lambda sb: os.symlink(target, sb.work / relpath)
 
 
 def remove(relpath: str) -> Setup:
@@ -245,6 +250,12 @@ CASES: dict[str, Case] = {
         ("build", "Inference"), 3, ("Manifest.toml",), (*PROJECT, write("Inference/Manifest.toml", 'julia_version = "1.5.3"\nmanifest_format = "2.0"\ndeps = "TinyModel"\n')),
     ),  # fmt: skip
     "build-entry-outside-project": Case(("build", "Inference", "--entry", "../run.jl"), 3, ("entry point ../run.jl is not inside the project",), PROJECT),
+    # ---- build: files that are not the project's
+    "build-symlink-leaves-the-project": Case(
+        ("build", "Inference"), 3, ("passwd links to /etc/passwd, outside the project", ".juliapackignore"), (*PROJECT, symlink("Inference/passwd", "/etc/passwd")),
+    ),  # fmt: skip
+    "build-symlink-to-a-folder-outside": Case(("build", "Inference"), 3, ("data links to /etc, outside the project",), (*PROJECT, symlink("Inference/data", "/etc"))),
+    "build-symlink-loop": Case(("build", "Inference"), 3, ("self links to ., a loop", "remove the link"), (*PROJECT, symlink("Inference/self", "."))),
     # ---- build: the Julia version
     "build-no-julia-version": Case(("build", "Inference"), 3, ("does not record a Julia version", "--julia"), (example,)),
     **{

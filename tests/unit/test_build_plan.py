@@ -584,10 +584,28 @@ def test_restaging_removes_stale_files_and_keeps_the_apps_own_depot(tmp_path: Pa
     assert (target / "src" / "Inference.jl").stat().st_mtime == EPOCH
 
 
-def test_stage_app_copies_what_a_symlink_points_to(tmp_path: Path, project) -> None:
+def test_stage_app_keeps_a_link_as_a_link_and_the_app_layer_packs_it_as_one(tmp_path: Path, project) -> None:
     os.symlink("src/Inference.jl", project.root / "main.jl")
-    target = stage_app(project, ("main.jl",), WorkDirs(tmp_path / "work"), epoch=EPOCH)
-    assert not (target / "main.jl").is_symlink() and (target / "main.jl").read_bytes() == (project.root / "src" / "Inference.jl").read_bytes()
+    target = stage_app(project, ("src/Inference.jl",), WorkDirs(tmp_path / "work"), epoch=EPOCH, links={"main.jl": "src/Inference.jl"})
+    assert (target / "main.jl").is_symlink() and os.readlink(target / "main.jl") == "src/Inference.jl"
+    assert (target / "main.jl").lstat().st_mtime == EPOCH
+    entries = {entry.arcname: entry for entry in archive.collect(target, prefix="Inference").entries}
+    assert (entries["Inference/main.jl"].kind, entries["Inference/main.jl"].link) == ("symlink", "src/Inference.jl")
+
+
+def test_restaging_swaps_files_folders_and_links_without_writing_through_a_link(tmp_path: Path, project) -> None:
+    work = WorkDirs(tmp_path / "work")
+    make_files(project.root, {"assets/a.txt": b"a", "main.jl": b"main"})
+    files = ("assets/a.txt", "main.jl", "src/Inference.jl")
+    target = stage_app(project, files, work, epoch=EPOCH, links={"data": "assets", "run.jl": "main.jl"})
+    # Now data/ is a folder, run.jl a file and main.jl a link: run.jl must not be written through the old link.
+    make_files(project.root, {"data/b.txt": b"b", "run.jl": b"run"})
+    files = ("assets/a.txt", "data/b.txt", "run.jl", "src/Inference.jl")
+    target = stage_app(project, files, work, epoch=EPOCH, links={"main.jl": "src/Inference.jl"})
+    assert not (target / "data").is_symlink() and (target / "data" / "b.txt").read_bytes() == b"b"
+    assert not (target / "run.jl").is_symlink() and (target / "run.jl").read_bytes() == b"run"
+    assert os.readlink(target / "main.jl") == "src/Inference.jl"
+    assert (target / "src" / "Inference.jl").read_bytes() == (project.root / "src" / "Inference.jl").read_bytes()
 
 
 def test_restaging_picks_up_a_changed_executable_bit(tmp_path: Path, project) -> None:
