@@ -282,6 +282,10 @@ CASES: dict[str, Case] = {
     "build-env-reserved": Case(("build", "Inference", "--env", "JULIA_DEPOT_PATH=/x"), 2, ("--env JULIA_DEPOT_PATH is set by juliapack itself",), PROJECT),
     "build-volume-source-missing": Case(("build", "Inference", "--volume", "nothere:/data"), 2, ("--volume: mount source", "does not exist"), PROJECT),
     "build-volume-not-docker-syntax": Case(("build", "Inference", "-v", "a:b:c:d"), 2, ("--volume has 'a:b:c:d', not SRC:DST[:ro|rw]",), PROJECT),
+    "build-volume-flag-contradicts-the-toml": Case(
+        ("build", "Inference", "--volume", "other:/data"), 2, ("[build] field 'volumes' mounts", "data:/data:ro and --volume mounts", "other:/data:ro at the same target"),
+        (example, toml('julia = "1.5"\nproject = "Inference"\n[build]\nvolumes = ["data:/data"]\n'), write("data/x.csv", "1\n"), write("other/y.csv", "2\n")),
+    ),  # fmt: skip
     "build-image-name-invalid": Case(("build", "Inference", "--image", "Bad Image!!"), 2, ("--image is 'Bad Image!!', not a Docker image name",), PROJECT),
     # ---- build: secrets in the project are refused, unless ignored
     "build-secret-dotenv": Case(("build", "Inference"), 3, ("look like secrets", ".env (environment file with secrets)"), (*PROJECT, write("Inference/.env", "API_KEY=x\n"))),
