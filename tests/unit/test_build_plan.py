@@ -148,7 +148,7 @@ def test_smoke_runs_the_entry_point_then_fixes_mtimes_and_precompiles_again(tmp_
         "/opt/juliapack/julia/bin/julia", "--startup-file=no", "-t", "auto", "--project=/tmp/Inference", "/tmp/Inference/src/Inference.jl",
         "--model", "/data/model file.jld2",
     ]  # fmt: skip
-    assert result.steps[-1].script == "chown -R 1000:1001 /root/.julia /tmp/Inference /juliapack/work"
+    assert result.steps[-1].script == "find /root/.julia /tmp/Inference /juliapack/work -exec chown -h 1000:1001 {} +"
 
 
 def test_a_package_with_main_is_smoke_run_as_the_notebook_runs_it(tmp_path: Path, julia) -> None:
@@ -231,6 +231,38 @@ def test_fix_mtimes_sets_every_mtime_and_leaves_correct_ones_alone(tmp_path: Pat
         assert path.lstat().st_mtime == EPOCH, path
     assert (tree / "link").is_symlink() and (tree / "new.jl").stat().st_mtime == EPOCH
     assert (tree / "right.jl").stat().st_ctime_ns == right_ctime  # not touched
+
+
+def test_mounts_inside_the_depot_or_the_app_are_left_out_of_the_mtime_and_hand_back_steps(tmp_path: Path, project, julia) -> None:
+    for name in ("keys", "data", "out"):
+        (tmp_path / name).mkdir()
+    mounts = (Mount(tmp_path / "keys", "/root/.julia/config/", True), Mount(tmp_path / "data", "/tmp/Inference/data", False), Mount(tmp_path / "out", "/data", False))
+    result = plan(tmp_path, project, julia, mounts=mounts, smoke=(), host_user="1000:1001")
+    fixes = [step.script for step in result.steps if step.kind is plans.StepKind.FIX_MTIMES]
+    assert len(fixes) == 2 and all(script.startswith(
+        "find /root/.julia /tmp/Inference -path /root/.julia/config -prune -o -path /tmp/Inference/data -prune -o \\( -newermt"
+    ) for script in fixes)  # fmt: skip
+    assert result.steps[-1].script == (
+        "find /root/.julia /tmp/Inference /juliapack/work -path /root/.julia/config -prune -o -path /tmp/Inference/data -prune -o -exec chown -h 1000:1001 {} +"
+    )
+    assert all(step.fix and "your" not in step.fix for step in result.steps if step.kind in (plans.StepKind.FIX_MTIMES, plans.StepKind.HAND_BACK))
+
+
+def test_fix_mtimes_never_touches_what_it_skips(tmp_path: Path) -> None:
+    tree = tmp_path / "depot"
+    skipped = {"config/startup.jl": EPOCH + 7, "odd [dir]*/x.jl": EPOCH + 8, "mounted/a.jl": EPOCH + 9}
+    for relpath, stamp in {**skipped, "packages/Foo/src/Foo.jl": EPOCH + 5, "config/other.jl": EPOCH + 6, "odd [dir]x/y.jl": EPOCH + 6}.items():
+        (tree / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (tree / relpath).write_text(relpath)
+        os.utime(tree / relpath, (stamp, stamp))
+    os.utime(tree / "mounted", (EPOCH + 9, EPOCH + 9))
+    skip = (str(tree / "config" / "startup.jl"), str(tree / "odd [dir]*"), str(tree / "mounted"))
+    run_step(plans.fix_mtimes(EPOCH, (str(tree),), skip=skip))
+    for relpath, stamp in skipped.items():
+        assert (tree / relpath).stat().st_mtime == stamp, relpath
+    assert (tree / "mounted").stat().st_mtime == EPOCH + 9  # the mount point itself is the host's folder
+    for relpath in ("packages/Foo/src/Foo.jl", "config/other.jl", "odd [dir]x/y.jl"):
+        assert (tree / relpath).stat().st_mtime == EPOCH, relpath
 
 
 def test_fix_mtimes_also_fixes_fractional_mtimes_just_below_the_epoch(tmp_path: Path) -> None:
