@@ -22,10 +22,12 @@ from juliapack.workflow.lock import APP_DEPOT
 from juliapack.build.julia_layer import ImageFacts, choose_codec, image_facts, julia_layer_for
 from juliapack.build.preferences import pin_cuda
 from juliapack.build.pack import BuildFacts, pack
-from juliapack.build.plan import BuildPlan, PlanInputs, StepKind, plan_build
+from juliapack.build.plan import BuildPlan, PlanInputs, StepKind, mounted_within, plan_build
 from juliapack.caches import CacheCheck, cache_check_failure, in_use_under, remove_stale_caches
 from juliapack.env_report import EnvReport, check_bundled_depots, check_manifest, empty_selections
-from juliapack.build.work import WorkDirs, depot_key, fingerprint, prepare_work, stage_app, stamps_file, up_to_date, work_dirs_for
+from juliapack.build.work import (
+    WorkDirs, depot_key, fingerprint, host_paths, mount_points_removed, prepare_work, stage_app, stamps_file, up_to_date, work_dirs_for,
+)  # fmt: skip
 from juliapack.config import BuildConfig
 from juliapack.errors import BuildFailed, ProjectError
 from juliapack.mutex import held, mutex_file
@@ -148,7 +150,8 @@ def _build_in_work(cfg: BuildConfig, inputs: _Inputs, julia: julia_dist.JuliaDis
         for report in (work.report, work.cache_report):
             report.unlink(missing_ok=True)
         plan = _plan(cfg, inputs, julia, facts, work, state, reporter)
-        timings = _run(plan, client, cfg, work, state, reporter, project_dir=str(inputs.project.root))
+        with mount_points_removed(_mount_points(plan, cfg, work, inputs.project.name)):
+            timings = _run(plan, client, cfg, work, state, reporter, project_dir=str(inputs.project.root))
         plan = _check_environment(plan, work, inputs.project, reporter)
         _check_and_prune_caches(plan, work, inputs.project.name, julia.version.compiled_dir(), reporter)
         built = BuildFacts(inputs.fingerprint, inputs.project, inputs.entry, julia, inputs.image, inputs.cpu_target, inputs.allow, inputs.entry_mode)
@@ -171,6 +174,12 @@ def _plan(cfg: BuildConfig, inputs: _Inputs, julia, facts: ImageFacts, work: Wor
         entry_mode=inputs.entry_mode,
     )
     return plan_build(cfg, plan_inputs, work=work, templates=templates_root())
+
+
+def _mount_points(plan: BuildPlan, cfg: BuildConfig, work: WorkDirs, name: str) -> list[Path]:
+    """Where the user's mounts inside the depot and the app folder land in the work folder."""
+    places = {plan.layout.depot: work.depot, plan.layout.app_dir: work.app_parent / name}
+    return host_paths(mounted_within(cfg.mounts, tuple(places)), places)
 
 
 def _run(plan: BuildPlan, client, cfg: BuildConfig, work: WorkDirs, state: dict, reporter: Reporter, *, project_dir: str) -> list[tuple[str, float]]:  # noqa: PLR0913

@@ -138,13 +138,57 @@ def prepare_work(work: WorkDirs, *, key: dict[str, str], fresh: bool, reporter: 
     shutil.rmtree(work.depot / "logs", ignore_errors=True)
     if fresh or state.get("depot") != key:
         if work.root.exists() and state:
-            reporter.info("starting from an empty depot" + (" (--fresh)" if fresh else ": Julia, image or CPU target changed"))
+            reporter.info("starting from an empty depot" + (" (--fresh)" if fresh else f": {_why_empty(state)}"))
         for folder in (work.depot, work.app_parent):
             shutil.rmtree(folder, ignore_errors=True)
         state = {"depot": key, "registries": []}
     work.depot.mkdir(parents=True, exist_ok=True)
     work.app_parent.mkdir(parents=True, exist_ok=True)
     return state
+
+
+def _why_empty(state: dict) -> str:
+    return "the last build refused what the depot held" if state.get("refused") else "Julia, image or CPU target changed"
+
+
+def forget_depot(work: WorkDirs) -> None:
+    """Make the next build start from an empty depot: this one refused something in it, which a cached
+    depot would keep after its cause is gone."""
+    state = json.loads(work.state.read_text()) if work.state.is_file() else {}
+    write_json_atomic(work.state, {**state, "depot": None, "refused": True})
+
+
+def host_paths(targets: tuple[str, ...], places: Mapping[str, Path]) -> list[Path]:
+    """Where each container path under one of ``places`` (container folder -> host folder) is on the host."""
+    found = []
+    for target in targets:
+        for inside, host in places.items():
+            if target.startswith(inside + "/"):
+                found.append(host / target[len(inside) + 1 :])
+    return found
+
+
+@contextmanager
+def mount_points_removed(paths: list[Path]) -> Iterator[None]:
+    """Remove what the engine creates at ``paths`` (mount points inside bind-mounted work folders, and
+    the folders above them) once the block ends, so neither a layer nor the cache keeps them."""
+    created = sorted({p for path in paths for p in (path, *path.parents) if not os.path.lexists(p)}, key=lambda p: len(p.parts), reverse=True)
+    try:
+        yield
+    finally:
+        for path in created:
+            _remove_if_empty(path)
+
+
+def _remove_if_empty(path: Path) -> None:
+    """An empty folder or file the engine made: whatever else is there is the build's and stays."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            path.rmdir()
+        elif path.is_file() and not path.is_symlink() and path.stat().st_size == 0:
+            path.unlink()
+    except OSError:
+        pass  # not empty after all, or gone
 
 
 def stage_app(

@@ -19,6 +19,7 @@ from juliapack import archive, build
 from juliapack.build import depot as depot_rules
 from juliapack.build import julia_layer as layers
 from juliapack.build import plan as plans
+from juliapack.build.pack import _forgotten_if_refused
 from juliapack.build import work as works
 from juliapack.build.depot import DepotReport, app_filter, depot_filter
 from juliapack.build.julia_layer import JuliaLayer, choose_codec
@@ -26,7 +27,7 @@ from juliapack.build.plan import PlanInputs, Step, plan_build
 from juliapack.build.work import WorkDirs, fingerprint, stage_app, up_to_date
 from juliapack.container import Mount
 from juliapack.secret_scan import Allowlist
-from juliapack.errors import BuildFailed, ConfigError, ExitCode, ProjectError, SecretsFound
+from juliapack.errors import BuildFailed, ConfigError, ExitCode, InputError, ProjectError, SecretsFound
 from juliapack.julia_call import entry_mode
 from juliapack.julia_dist import JuliaDist, JuliaRelease
 from juliapack.julia_version import exact_version
@@ -763,6 +764,44 @@ def test_the_work_depot_drops_pkg_logs_at_every_build(tmp_path: Path) -> None:
     make_files(work.depot, {"logs/manifest_usage.toml": b"x" * 300, "packages/Foo/abc/src/Foo.jl": b"module Foo end"})
     works.prepare_work(work, key=key, fresh=False, reporter=RecordingReporter())
     assert not (work.depot / "logs").exists() and (work.depot / "packages/Foo/abc/src/Foo.jl").is_file()
+
+
+def test_a_refusal_in_the_depot_makes_the_next_build_start_from_an_empty_depot(tmp_path: Path) -> None:
+    work = WorkDirs(tmp_path / "work")
+    key = works.depot_key("e" * 64, "sha256:" + "d" * 64, "generic")
+    work.state.write_text(json.dumps(works.prepare_work(work, key=key, fresh=False, reporter=RecordingReporter())))
+    make_files(work.depot, {"packages/Foo/abc/src/Foo.jl": b"module Foo end"})
+    os.symlink("/etc/passwd", work.depot / "escape")  # left by a smoke run, say
+    with pytest.raises(InputError, match="points outside") as raised:
+        with _forgotten_if_refused(work):
+            archive.collect(work.depot, prefix=".julia")
+    assert raised.value.fix.endswith("(the next build starts from an empty depot)")
+    reporter = RecordingReporter()
+    works.prepare_work(work, key=key, fresh=False, reporter=reporter)
+    assert not (work.depot / "escape").is_symlink() and not (work.depot / "packages").exists()
+    assert "starting from an empty depot: the last build refused what the depot held" in reporter.texts("info")
+    # Once rebuilt, the depot is kept again.
+    work.state.write_text(json.dumps(works.prepare_work(work, key=key, fresh=False, reporter=RecordingReporter())))
+    make_files(work.depot, {"packages/Foo/abc/src/Foo.jl": b"module Foo end"})
+    works.prepare_work(work, key=key, fresh=False, reporter=RecordingReporter())
+    assert (work.depot / "packages/Foo/abc/src/Foo.jl").is_file()
+
+
+def test_mount_points_the_engine_made_in_the_work_folder_are_removed_after_the_run(tmp_path: Path) -> None:
+    depot, app = tmp_path / "depot", tmp_path / "app"
+    make_files(depot, {"packages/Foo/abc/src/Foo.jl": b"module Foo end"})
+    app.mkdir()
+    targets = ("/root/.julia/config/secrets.env", "/root/.julia/data", "/root/.julia/packages/Foo", "/tmp/Inference/out/x", "/data/elsewhere")
+    paths = works.host_paths(targets, {"/root/.julia": depot, "/tmp/Inference": app})
+    assert paths == [depot / "config/secrets.env", depot / "data", depot / "packages/Foo", app / "out/x"]
+    with works.mount_points_removed(paths):
+        for path in (depot / "config", depot / "data", app / "out/x"):  # what the engine makes for the mounts
+            path.mkdir(parents=True)
+        (depot / "config" / "secrets.env").touch()
+        (depot / "config" / "startup.jl").write_text("# the build's own")
+    assert not (depot / "config" / "secrets.env").exists() and (depot / "config" / "startup.jl").is_file()
+    assert not (depot / "data").exists() and not (app / "out").exists()
+    assert (depot / "packages/Foo/abc/src/Foo.jl").is_file()  # there before the run: not a mount point of the engine's
 
 
 def test_compiled_caches_go_to_their_own_layer(tmp_path: Path) -> None:
