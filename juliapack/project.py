@@ -238,14 +238,14 @@ def app_files(
     findings = []
     for relpath, path in _kept_files(project.root, project.root, rules, counts):
         link = _kept_link(project.root, relpath, path)
-        if link is not None:
-            links[relpath] = link
-        size = 0 if link is not None else path.stat().st_size  # a link ships its name only: its target is judged on its own
+        size = 0 if link is not None else path.stat().st_size  # a link ships its name only: its target is judged where it lies
         finding = secret_scan.scan(relpath, partial(open, path, "rb"), size, secret_scan.OWN)
         if finding:
             findings.append(finding)
         if link is None:
             kept.append(relpath)
+        else:
+            links[relpath] = link
     secret_scan.raise_if_found(
         allow.filter(findings) if allow else findings,
         where=f"the project {project.root}",

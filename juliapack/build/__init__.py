@@ -124,7 +124,8 @@ def _decide(cfg: BuildConfig, read: _Read, image: container.ImageInfo, http, rep
     )
     cpu_target = cfg.cpu_target or release.version.official_cpu_target()
     staged = {relpath: read.project.root / relpath for relpath in read.app.files} | _staged_extra(read.project)
-    app_hashes = {relpath: _file_identity(path) for relpath, path in staged.items()} | {relpath: f"-> {link}" for relpath, link in read.app.links.items()}
+    app_hashes = {relpath: _file_identity(path) for relpath, path in staged.items()}
+    app_hashes |= {relpath: f"-> {link}" for relpath, link in read.app.links.items()}
     inputs_print = fingerprint(cfg, app_files=app_hashes, julia_sha256=release.sha256, image_id=image.id, cpu_target=cpu_target)
     return _Inputs(read.project, read.entry, read.app, image, release, cpu_target, inputs_print, read.allow, read.entry_mode)
 
