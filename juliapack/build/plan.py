@@ -22,6 +22,7 @@ from juliapack.build.julia_layer import JuliaLayer
 from juliapack.build.work import WorkDirs
 from juliapack.config import BuildConfig
 from juliapack.container import ContainerSpec, Mount
+from juliapack.errors import ConfigError
 from juliapack.julia_call import LOAD_PATH, SCRIPT, call, entry_command, julia
 from juliapack.julia_dist import JuliaDist
 from juliapack.workflow.lock import APP_DEPOT, Layout
@@ -92,15 +93,22 @@ def layout_for(project_name: str) -> Layout:
 
 def build_mounts(cfg: BuildConfig, project_name: str, julia: JuliaDist, *, work: WorkDirs, templates: Path) -> tuple[Mount, ...]:
     """What the build container sees; the Julia release's cache folder holds every form of its layer."""
-    return (
+    own = (
         Mount(julia.path.parent, f"{IN}/julia", read_only=True),
         Mount(templates / TEMPLATES_BUILD, f"{IN}/scripts", read_only=True),
         Mount(work.root, WORK, read_only=False),
         Mount(work.depot, DEPOT, read_only=False),
         Mount(work.app_parent / project_name, layout_for(project_name).app_dir, read_only=False),
         *(Mount(Path(local), target, read_only=True) for local, target in _local_registries(cfg.registries)),
-        *cfg.mounts,
     )
+    taken = {mount.target for mount in own}
+    for mount in cfg.mounts:
+        if posixpath.normpath(mount.target) in taken:
+            raise ConfigError(
+                f"the volume {mount.spec()} is mounted at {mount.target}, where juliapack mounts its own folder",
+                fix="mount it at another path (one below it is fine)",
+            )
+    return (*own, *cfg.mounts)
 
 
 def _local_registries(registries: tuple[str, ...]) -> list[tuple[str, str]]:

@@ -234,6 +234,14 @@ def test_fix_mtimes_sets_every_mtime_and_leaves_correct_ones_alone(tmp_path: Pat
     assert (tree / "right.jl").stat().st_ctime_ns == right_ctime  # not touched
 
 
+@pytest.mark.parametrize("target", ["/root/.julia", "/root/.julia/", "/tmp/Inference", "/juliapack/work"])
+def test_a_volume_at_one_of_juliapacks_own_mounts_is_refused(tmp_path: Path, project, julia, target: str) -> None:
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(ConfigError, match=f"is mounted at {target}, where juliapack mounts its own folder") as raised:
+        plan(tmp_path, project, julia, mounts=(Mount(tmp_path / "mine", target, False),))
+    assert "one below it is fine" in raised.value.fix
+
+
 def test_mounts_inside_the_depot_or_the_app_are_left_out_of_the_mtime_and_hand_back_steps(tmp_path: Path, project, julia) -> None:
     for name in ("keys", "data", "out"):
         (tmp_path / name).mkdir()
