@@ -274,6 +274,17 @@ def test_fix_mtimes_never_touches_what_it_skips(tmp_path: Path) -> None:
         assert (tree / relpath).stat().st_mtime == EPOCH, relpath
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing files to another user needs root")
+def test_hand_back_gives_everything_but_what_it_skips_and_never_what_a_link_points_to(tmp_path: Path) -> None:
+    tree, outside = tmp_path / "depot", tmp_path / "host.txt"
+    make_files(tree, {"packages/Foo.jl": b"x", "mounted/host.jl": b"y"})
+    outside.write_text("the host's")
+    os.symlink(outside, tree / "link")
+    run_step(plans.hand_back("1234:4321", (str(tree),), skip=(str(tree / "mounted"),)))
+    assert {(p.lstat().st_uid, p.lstat().st_gid) for p in (tree, tree / "packages", tree / "packages/Foo.jl", tree / "link")} == {(1234, 4321)}
+    assert {p.lstat().st_uid for p in (tree / "mounted", tree / "mounted/host.jl", outside)} == {0}
+
+
 def test_fix_mtimes_also_fixes_fractional_mtimes_just_below_the_epoch(tmp_path: Path) -> None:
     (tmp_path / "a.jl").write_text("a")
     os.utime(tmp_path / "a.jl", ns=(EPOCH * 10**9 - 500_000_000,) * 2)
