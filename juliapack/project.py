@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import posixpath
 import sys
 from dataclasses import dataclass, field
 from functools import partial
@@ -260,27 +262,37 @@ def entry_point(project: JuliaProject, entry: str | None) -> str:
 class AppFiles:
     files: tuple[str, ...]  # posix paths relative to the project root, sorted
     ignored: int
+    links: dict[str, str] = field(default_factory=dict)  # relpath -> relative target: links that stay links
 
 
 def app_files(
     project: JuliaProject, *, exclude: tuple[str, ...] = (), also_ignore: tuple[str, ...] = (), allow: secret_scan.Allowlist | None = None
 ) -> AppFiles:
-    """The project's files that go into the app layer; refuses secrets that are neither excluded nor allowed."""
+    """The project's files that go into the app layer; refuses secrets that are neither excluded nor allowed,
+    and links that leave the project or loop."""
     rules = _readable(project.root, project.root / IGNORE_FILE, lambda: IgnoreRules.for_project(project.root, extra=(*also_ignore, *exclude)))
     kept: list[str] = []
+    links: dict[str, str] = {}
     counts = {"ignored": 0}
     findings = []
     for relpath, path in _kept_files(project.root, project.root, rules, counts):
-        finding = _readable(project.root, path, partial(_scan, relpath, path))
+        link = _kept_link(project.root, relpath, path)
+        if link is None:
+            finding = _readable(project.root, path, partial(_scan, relpath, path))
+        else:  # a link ships its name only: its target is judged where it lies
+            finding = secret_scan.scan(relpath, partial(open, path, "rb"), 0, secret_scan.OWN)
         if finding:
             findings.append(finding)
-        kept.append(relpath)
+        if link is None:
+            kept.append(relpath)
+        else:
+            links[relpath] = link
     secret_scan.raise_if_found(
         allow.filter(findings) if allow else findings,
         where=f"the project {project.root}",
         allow=secret_scan.ALLOW_OPTION,
     )
-    return AppFiles(tuple(sorted(kept)), counts["ignored"])
+    return AppFiles(tuple(sorted(kept)), counts["ignored"], dict(sorted(links.items())))
 
 
 def _scan(relpath: str, path: Path) -> secret_scan.Finding | None:
@@ -313,17 +325,50 @@ def _is_folder(path: Path) -> bool:
 def _kept_files(root: Path, folder: Path, rules: IgnoreRules, counts: dict[str, int]):
     for path in _readable(root, folder, lambda: sorted(folder.iterdir())):
         relpath = path.relative_to(root).as_posix()
-        is_dir = _readable(root, folder, path.is_dir)  # a symlink to a folder is followed, as the copy into the app layer follows it
+        is_dir = _readable(root, folder, path.is_dir)
         if rules.ignored(relpath, is_dir):
             counts["ignored"] += 1
+        elif path.is_symlink():
+            yield from _judged_link(root, relpath, path, counts)
         elif is_dir:
-            if path.is_symlink() and not path.resolve().is_relative_to(root.resolve()):
-                raise ProjectError(
-                    f"{relpath} links to {path.resolve()}, outside the project",
-                    fix="copy what it holds into the project, or list it in .juliapackignore",
-                )
             yield from _kept_files(root, path, rules, counts)
         elif _readable(root, folder, path.is_file):
             yield relpath, path
-        else:  # sockets, fifos, dangling links: nothing that could be packed
+        else:  # sockets, fifos: nothing that could be packed
             counts["ignored"] += 1
+
+
+def _judged_link(root: Path, relpath: str, path: Path, counts: dict[str, int]):
+    """A link is never followed: one that stays inside the project is kept as a link, one that leaves it
+    or loops is refused, a dangling one inside is left out."""
+    target = Path(os.path.realpath(path))
+    inside = root.resolve()
+    if not target.is_relative_to(inside):
+        raise ProjectError(
+            f"{relpath} links to {target}, outside the project",
+            fix="copy what it points to into the project (or make it a relative link inside it), or list it in .juliapackignore",
+        )
+    try:
+        path.stat()
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            counts["ignored"] += 1  # dangling: nothing that could be packed
+            return
+        target = None
+    if target is None or (path.is_dir() and (inside / relpath).parent.is_relative_to(target)):
+        raise ProjectError(
+            f"{relpath} links to {os.readlink(path)}, a loop (it leads back to a folder that holds it)",
+            fix="remove the link, or list it in .juliapackignore",
+        )
+    yield relpath, path
+
+
+def _kept_link(root: Path, relpath: str, path: Path) -> str | None:
+    """What a kept link points to, as a relative link inside the project (None: not a link)."""
+    if not path.is_symlink():
+        return None
+    text = os.readlink(path)
+    folder = posixpath.dirname(relpath) or "."
+    landed = posixpath.normpath(posixpath.join(folder, text))
+    stays = not posixpath.isabs(text) and landed != ".." and not landed.startswith("../")
+    return text if stays else os.path.relpath(os.path.realpath(path), (root.resolve() / relpath).parent)

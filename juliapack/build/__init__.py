@@ -23,10 +23,12 @@ from juliapack.workflow.lock import APP_DEPOT
 from juliapack.build.julia_layer import ImageFacts, choose_codec, image_facts, julia_layer_for
 from juliapack.build.preferences import pin_cuda
 from juliapack.build.pack import BuildFacts, pack
-from juliapack.build.plan import BuildPlan, PlanInputs, StepKind, plan_build
+from juliapack.build.plan import BuildPlan, PlanInputs, StepKind, mounted_within, plan_build
 from juliapack.caches import CacheCheck, cache_check_failure, in_use_under, remove_stale_caches
 from juliapack.env_report import EnvReport, check_bundled_depots, check_manifest, empty_selections
-from juliapack.build.work import WorkDirs, depot_key, fingerprint, prepare_work, stage_app, stamps_file, up_to_date, work_dirs_for
+from juliapack.build.work import (
+    WorkDirs, depot_key, fingerprint, host_paths, mount_points_removed, prepare_work, stage_app, stamps_file, up_to_date, work_dirs_for,
+)  # fmt: skip
 from juliapack.config import BuildConfig
 from juliapack.errors import BuildFailed, ProjectError
 from juliapack.mutex import held, mutex_file
@@ -66,7 +68,7 @@ class _Inputs:
 
     project: JuliaProject
     entry: str
-    app_files: tuple[str, ...]
+    app: AppFiles
     image: container.ImageInfo
     release: julia_dist.JuliaRelease
     cpu_target: str
@@ -128,8 +130,9 @@ def _decide(cfg: BuildConfig, read: _Read, image: container.ImageInfo, http, rep
     cpu_target = cfg.cpu_target or release.version.official_cpu_target()
     staged = {relpath: read.project.root / relpath for relpath in read.app.files} | _staged_extra(read.project)
     app_hashes = {relpath: _file_identity(path) for relpath, path in staged.items()}
+    app_hashes |= {relpath: f"-> {link}" for relpath, link in read.app.links.items()}
     inputs_print = fingerprint(cfg, app_files=app_hashes, julia_sha256=release.sha256, image_id=image.id, cpu_target=cpu_target)
-    return _Inputs(read.project, read.entry, read.app.files, image, release, cpu_target, inputs_print, read.allow, read.entry_mode)
+    return _Inputs(read.project, read.entry, read.app, image, release, cpu_target, inputs_print, read.allow, read.entry_mode)
 
 
 def _staged_extra(project: JuliaProject) -> dict[str, Path]:
@@ -146,12 +149,15 @@ def _build_in_work(cfg: BuildConfig, inputs: _Inputs, julia: julia_dist.JuliaDis
     with held(work.root.with_suffix(".mutex"), what=f"the work folder of {inputs.project.name}", reporter=reporter):
         state = prepare_work(work, key=depot_key(julia.release.sha256, inputs.image.id, inputs.cpu_target), fresh=cfg.fresh, reporter=reporter)
         facts = image_facts(client, inputs.image, cache_dir=cfg.cache_dir, reporter=reporter)
-        staged = stage_app(inputs.project, inputs.app_files, work, epoch=cfg.source_date_epoch, extra=_staged_extra(inputs.project))
+        staged = stage_app(
+            inputs.project, inputs.app.files, work, epoch=cfg.source_date_epoch, extra=_staged_extra(inputs.project), links=inputs.app.links
+        )
         pin_cuda(inputs.project, staged, accelerator=cfg.accelerator, image=facts, cuda_local=cfg.cuda_local, epoch=cfg.source_date_epoch, reporter=reporter)
         for report in (work.report, work.cache_report):
             report.unlink(missing_ok=True)
         plan = _plan(cfg, inputs, julia, facts, work, state, reporter)
-        timings = _run(plan, client, cfg, work, state, reporter, project_dir=str(inputs.project.root))
+        with mount_points_removed(_mount_points(plan, cfg, work, inputs.project.name)):
+            timings = _run(plan, client, cfg, work, state, reporter, project_dir=str(inputs.project.root))
         plan = _check_environment(plan, work, inputs.project, reporter)
         _check_and_prune_caches(plan, work, inputs.project.name, julia.version.compiled_dir(), reporter)
         built = BuildFacts(inputs.fingerprint, inputs.project, inputs.entry, julia, inputs.image, inputs.cpu_target, inputs.allow, inputs.entry_mode)
@@ -174,6 +180,12 @@ def _plan(cfg: BuildConfig, inputs: _Inputs, julia, facts: ImageFacts, work: Wor
         entry_mode=inputs.entry_mode,
     )
     return plan_build(cfg, plan_inputs, work=work, templates=templates_root())
+
+
+def _mount_points(plan: BuildPlan, cfg: BuildConfig, work: WorkDirs, name: str) -> list[Path]:
+    """Where the user's mounts inside the depot and the app folder land in the work folder."""
+    places = {plan.layout.depot: work.depot, plan.layout.app_dir: work.app_parent / name}
+    return host_paths(mounted_within(cfg.mounts, tuple(places)), places)
 
 
 def _run(plan: BuildPlan, client, cfg: BuildConfig, work: WorkDirs, state: dict, reporter: Reporter, *, project_dir: str) -> list[tuple[str, float]]:  # noqa: PLR0913

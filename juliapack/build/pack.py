@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import PurePosixPath
+from typing import Iterator
 
 from juliapack import __version__, archive, secret_scan
 from juliapack.project import JuliaProject
@@ -12,9 +14,10 @@ from juliapack.serve import bridge_dir
 from juliapack.build.depot import IN_COMPILED_LAYER, DepotReport, app_filter, compiled_caches, depot_filter, refuse_secrets_in_depot, split_compiled
 from juliapack.build.plan import APP_PARENT, DEPOT, DEPOT_PARENT, BuildPlan
 from juliapack.build.julia_layer import copy_layer
-from juliapack.build.work import WorkDirs, commit, staging, stamps_file, write_stamps
+from juliapack.build.work import WorkDirs, commit, forget_depot, staging, stamps_file, write_stamps
 from juliapack.config import BuildConfig
 from juliapack.container import ImageInfo
+from juliapack.errors import InputError
 from juliapack.julia_dist import JuliaDist
 from juliapack.report import Reporter
 from juliapack.workflow.lock import LayerFile, Lock, write_lock
@@ -47,11 +50,12 @@ def pack(cfg: BuildConfig, plan: BuildPlan, facts: BuildFacts, work: WorkDirs, *
         reporter.step("Packing")
         copy_layer(plan.julia_layer, stage / cfg.names.julia)
         pack_tree = partial(archive.pack_tree, codec=plan.codec, mtime=cfg.source_date_epoch, reporter=reporter)
-        depot_written, depot_collected = pack_tree(work.depot, stage / cfg.names.depot, prefix=DEPOT_NAME, drop=without_compiled)
-        compiled_written, compiled_collected = pack_tree(
-            work.depot / "compiled", stage / cfg.names.compiled, prefix=f"{DEPOT_NAME}/compiled", drop=only_compiled
-        )
-        refuse_secrets_in_depot(_entries(depot_collected, compiled_collected), allow=facts.allow)
+        with _forgotten_if_refused(work):
+            depot_written, depot_collected = pack_tree(work.depot, stage / cfg.names.depot, prefix=DEPOT_NAME, drop=without_compiled)
+            compiled_written, compiled_collected = pack_tree(
+                work.depot / "compiled", stage / cfg.names.compiled, prefix=f"{DEPOT_NAME}/compiled", drop=only_compiled
+            )
+            refuse_secrets_in_depot(_entries(depot_collected, compiled_collected), allow=facts.allow)
         app_written, _ = pack_tree(work.app_parent / project.name, stage / cfg.names.app, prefix=project.name, drop=app_filter(compiled=compiled))
         layers = _layer_files(cfg, plan, {"depot": depot_written, "compiled": compiled_written, "app": app_written})
         lock = _lock(plan, facts, layers, compiled=compiled_caches(work, project.name, compiled), allowed=facts.allow.used)
@@ -63,6 +67,17 @@ def pack(cfg: BuildConfig, plan: BuildPlan, facts: BuildFacts, work: WorkDirs, *
     pruned = {**depot_collected.dropped, **compiled_collected.dropped}
     pruned.pop(IN_COMPILED_LAYER, None)
     return lock, dict(sorted(pruned.items()))
+
+
+@contextmanager
+def _forgotten_if_refused(work: WorkDirs) -> Iterator[None]:
+    """What the depot layer refuses (a link out of it, a secret) stays refused: the next build starts from
+    an empty depot, so the cache cannot keep it after its cause is gone."""
+    try:
+        yield
+    except InputError as error:
+        forget_depot(work)
+        raise type(error)(error.what, fix=f"{error.fix} (the next build starts from an empty depot)", details=error.details) from error
 
 
 def _entries(*collected: archive.Collected) -> archive.Collected:

@@ -9,6 +9,8 @@ without precompiling, set every mtime to the fixed epoch the archives also carry
 
 from __future__ import annotations
 
+import posixpath
+import re
 import shlex
 from dataclasses import dataclass
 from enum import Enum
@@ -20,6 +22,7 @@ from juliapack.build.julia_layer import JuliaLayer
 from juliapack.build.work import WorkDirs
 from juliapack.config import BuildConfig
 from juliapack.container import ContainerSpec, Mount
+from juliapack.errors import ConfigError
 from juliapack.julia_call import LOAD_PATH, SCRIPT, call, entry_command, julia
 from juliapack.julia_dist import JuliaDist
 from juliapack.workflow.lock import APP_DEPOT, Layout
@@ -90,15 +93,22 @@ def layout_for(project_name: str) -> Layout:
 
 def build_mounts(cfg: BuildConfig, project_name: str, julia: JuliaDist, *, work: WorkDirs, templates: Path) -> tuple[Mount, ...]:
     """What the build container sees; the Julia release's cache folder holds every form of its layer."""
-    return (
+    own = (
         Mount(julia.path.parent, f"{IN}/julia", read_only=True),
         Mount(templates / TEMPLATES_BUILD, f"{IN}/scripts", read_only=True),
         Mount(work.root, WORK, read_only=False),
         Mount(work.depot, DEPOT, read_only=False),
         Mount(work.app_parent / project_name, layout_for(project_name).app_dir, read_only=False),
         *(Mount(Path(local), target, read_only=True) for local, target in _local_registries(cfg.registries)),
-        *cfg.mounts,
     )
+    taken = {mount.target for mount in own}
+    for mount in cfg.mounts:
+        if posixpath.normpath(mount.target) in taken:
+            raise ConfigError(
+                f"the volume {mount.spec()} is mounted at {mount.target}, where juliapack mounts its own folder",
+                fix="mount it at another path (one below it is fine)",
+            )
+    return (*own, *cfg.mounts)
 
 
 def _local_registries(registries: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -143,7 +153,7 @@ def plan_build(cfg: BuildConfig, inputs: PlanInputs, *, work: WorkDirs, template
         steps += _smoke_run(cfg, inputs, layout)
     steps.append(_check_caches(layout))
     if inputs.host_user != "0:0":
-        steps.append(Step(StepKind.HAND_BACK, "Hand the files back to you", f"chown -R {inputs.host_user} {DEPOT} {layout.app_dir} {WORK}"))
+        steps.append(hand_back(inputs.host_user, (DEPOT, layout.app_dir, WORK), skip=mounted_within(cfg.mounts, (DEPOT, layout.app_dir, WORK))))
     return BuildPlan(
         image=cfg.image,
         network=cfg.network,
@@ -203,7 +213,7 @@ def _instantiate_and_precompile(cfg: BuildConfig, inputs: PlanInputs, layout: La
             _shell(call(layout, julia_project, f"{IN}/scripts/artifacts.jl", f"{WORK}/report.tsv")),
             fix="an artifact could not be fetched: check its URL and the build container's network",
         ),
-        fix_mtimes(cfg.source_date_epoch, (DEPOT, app)),
+        fix_mtimes(cfg.source_date_epoch, (DEPOT, app), skip=mounted_within(cfg.mounts, (DEPOT, app))),
         _precompile("Precompile", layout),
     ]
     if project.is_package:
@@ -222,7 +232,7 @@ def _smoke_run(cfg: BuildConfig, inputs: PlanInputs, layout: Layout) -> list[Ste
             f"mkdir -p /kaggle/working\ncd /kaggle/working\n{command}",
             fix="the entry point failed on the --smoke arguments",
         ),
-        fix_mtimes(cfg.source_date_epoch, (DEPOT, app)),
+        fix_mtimes(cfg.source_date_epoch, (DEPOT, app), skip=mounted_within(cfg.mounts, (DEPOT, app))),
         _precompile("Precompile what the smoke run added", layout),
     ]
 
@@ -247,14 +257,41 @@ def _shell(command: list[str]) -> str:
     return " ".join(_sh(arg) for arg in command)
 
 
-def fix_mtimes(epoch: int, folders: tuple[str, ...]) -> Step:
+def mounted_within(mounts: tuple[Mount, ...], folders: tuple[str, ...]) -> tuple[str, ...]:
+    """The targets of the user's mounts inside ``folders``: host files, which the build must never change."""
+    targets = (posixpath.normpath(mount.target) for mount in mounts)
+    return tuple(sorted({t for t in targets if any(t == f or t.startswith(f + "/") for f in folders)}))
+
+
+def _pruned(skip: tuple[str, ...]) -> str:
+    """find's test that leaves out each path in ``skip`` and all below it."""
+    return "".join(f"-path {_sh(_literal(path))} -prune -o " for path in skip)
+
+
+def _literal(path: str) -> str:
+    """A path as a find -path pattern that matches it alone: its glob characters escaped."""
+    return re.sub(r"([][*?\\])", r"\\\1", path)
+
+
+def fix_mtimes(epoch: int, folders: tuple[str, ...], *, skip: tuple[str, ...] = ()) -> Step:
     # Only files whose mtime differs are touched, so unchanged trees keep their ctimes; ".999999999"
     # catches fractional mtimes just below the epoch too.
     where = " ".join(folders)
     return Step(
         StepKind.FIX_MTIMES,
         "Fix source mtimes before precompiling",
-        f"find {where} \\( -newermt @{epoch} -o ! -newermt @{epoch - 1}.999999999 \\) -exec touch -h -d @{epoch} {{}} +",
+        f"find {where} {_pruned(skip)}\\( -newermt @{epoch} -o ! -newermt @{epoch - 1}.999999999 \\) -exec touch -h -d @{epoch} {{}} +",
+        fix=f"juliapack could not set the mtimes under {where}: run the build again with --fresh; if it persists, report it with the --debug output",
+    )
+
+
+def hand_back(user: str, folders: tuple[str, ...], *, skip: tuple[str, ...] = ()) -> Step:
+    # -h: a link is handed back itself, never what it points to.
+    return Step(
+        StepKind.HAND_BACK,
+        "Hand the files back to you",
+        f"find {' '.join(folders)} {_pruned(skip)}-exec chown -h {user} {{}} +",
+        fix="juliapack could not hand the build's files back to you: run the build again with --fresh",
     )
 
 

@@ -16,7 +16,7 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from juliapack import __version__
 from juliapack.project import JuliaProject
@@ -132,7 +132,7 @@ def prepare_work(work: WorkDirs, *, key: dict[str, str], fresh: bool, reporter: 
     shutil.rmtree(work.depot / "logs", ignore_errors=True)
     if fresh or state.get("depot") != key:
         if work.root.exists() and state:
-            reporter.info("starting from an empty depot" + (" (--fresh)" if fresh else ": Julia, image or CPU target changed"))
+            reporter.info("starting from an empty depot" + (" (--fresh)" if fresh else f": {_why_empty(state)}"))
         for folder in (work.depot, work.app_parent):
             shutil.rmtree(folder, ignore_errors=True)
         state = {"depot": key, "registries": []}
@@ -141,31 +141,108 @@ def prepare_work(work: WorkDirs, *, key: dict[str, str], fresh: bool, reporter: 
     return state
 
 
-def stage_app(project: JuliaProject, files: tuple[str, ...], work: WorkDirs, *, epoch: int, extra: dict[str, Path] | None = None) -> Path:
+def _why_empty(state: dict) -> str:
+    return "the last build refused what the depot held" if state.get("refused") else "Julia, image or CPU target changed"
+
+
+def forget_depot(work: WorkDirs) -> None:
+    """Make the next build start from an empty depot: this one refused something in it, which a cached
+    depot would keep after its cause is gone."""
+    state = json.loads(work.state.read_text()) if work.state.is_file() else {}
+    write_json_atomic(work.state, {**state, "depot": None, "refused": True})
+
+
+def host_paths(targets: tuple[str, ...], places: Mapping[str, Path]) -> list[Path]:
+    """Where each container path under one of ``places`` (container folder -> host folder) is on the host."""
+    found = []
+    for target in targets:
+        for inside, host in places.items():
+            if target.startswith(inside + "/"):
+                found.append(host / target[len(inside) + 1 :])
+    return found
+
+
+@contextmanager
+def mount_points_removed(paths: list[Path]) -> Iterator[None]:
+    """Remove what the engine creates at ``paths`` (mount points inside bind-mounted work folders, and
+    the folders above them) once the block ends, so neither a layer nor the cache keeps them."""
+    created = sorted({p for path in paths for p in (path, *path.parents) if not os.path.lexists(p)}, key=lambda p: len(p.parts), reverse=True)
+    try:
+        yield
+    finally:
+        for path in created:
+            _remove_if_empty(path)
+
+
+def _remove_if_empty(path: Path) -> None:
+    """An empty folder or file the engine made: whatever else is there is the build's and stays."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            path.rmdir()
+        elif path.is_file() and not path.is_symlink() and path.stat().st_size == 0:
+            path.unlink()
+    except OSError:
+        pass  # not empty after all, or gone
+
+
+def stage_app(
+    project: JuliaProject,
+    files: tuple[str, ...],
+    work: WorkDirs,
+    *,
+    epoch: int,
+    extra: dict[str, Path] | None = None,
+    links: Mapping[str, str] | None = None,
+) -> Path:
     """Copy the app's files into the work folder with fixed mtimes; keep the app's compiled cache.
 
-    ``extra`` maps a staged path to a file from outside the project (a workspace member's Manifest)."""
+    ``extra`` maps a staged path to a file from outside the project (a workspace member's Manifest);
+    ``links`` a staged path to the relative target of a link kept as a link."""
     target = work.app_parent / project.name
     target.mkdir(parents=True, exist_ok=True)
     sources = {relpath: project.root / relpath for relpath in files} | dict(extra or {})
-    wanted = set(sources)
-    for path in sorted(target.rglob("*"), reverse=True):
-        relpath = path.relative_to(target).as_posix()
-        if relpath.split("/")[0] == APP_DEPOT:
-            continue
-        if path.is_dir() and not path.is_symlink():
-            if not any(f.startswith(relpath + "/") for f in wanted):
-                shutil.rmtree(path)
-        elif relpath not in wanted:
-            path.unlink()
+    links = dict(links or {})
+    _remove_unwanted(target, set(sources) | set(links))
     for relpath, source in sorted(sources.items()):
         copy = target / relpath
+        if copy.is_symlink():
+            copy.unlink()  # a copy onto a link would write through it
         if not (copy.is_file() and _same_bytes(source, copy)):
             copy.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, copy, follow_symlinks=True)
         shutil.copymode(source, copy)
         os.utime(copy, (epoch, epoch), follow_symlinks=False)
+    for relpath, link in sorted(links.items()):
+        _stage_link(target / relpath, link, epoch=epoch)
     return target
+
+
+def _remove_unwanted(target: Path, wanted: set[str]) -> None:
+    """Everything staged before that is not wanted now, except the app's own depot; links are never followed."""
+    for folder, dirs, names in os.walk(target, topdown=False):
+        for name in [*names, *dirs]:
+            path = Path(folder, name)
+            relpath = path.relative_to(target).as_posix()
+            if relpath.split("/")[0] == APP_DEPOT:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                if not any(f.startswith(relpath + "/") for f in wanted):
+                    shutil.rmtree(path)
+            elif relpath not in wanted:
+                path.unlink()
+
+
+def _stage_link(path: Path, link: str, *, epoch: int) -> None:
+    if path.is_symlink() and os.readlink(path) == link:
+        os.utime(path, (epoch, epoch), follow_symlinks=False)
+        return
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.is_symlink() or path.exists():
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(link, path)
+    os.utime(path, (epoch, epoch), follow_symlinks=False)
 
 
 def _same_bytes(a: Path, b: Path, *, chunk: int = 1 << 20) -> bool:

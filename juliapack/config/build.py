@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -112,7 +113,7 @@ def load_build(
         pull=read.get("pull", as_choice(PULL_POLICIES), "missing", env="JULIAPACK_PULL"),
         registries=read.get("registries", as_registries, (), env="JULIAPACK_REGISTRIES"),
         env=read.get("env", as_env_pairs, ()),
-        mounts=read.get("volumes", as_mounts, ()),
+        mounts=_volumes(read),
         network=read.get("network", as_choice(NETWORK_MODES), "bridge", env="JULIAPACK_NETWORK"),
         cpu_target=read.get("cpu_target", as_str, None, env="JULIAPACK_CPU_TARGET"),
         smoke=read.get("smoke", as_args, None),
@@ -130,6 +131,22 @@ def load_build(
         accelerator=read.get("accelerator", as_accelerator, None, env="JULIAPACK_ACCELERATOR"),
         cuda_local=read.get("cuda_local", as_bool, False),
     )
+
+
+def _volumes(read) -> tuple[Mount, ...]:
+    """juliapack.toml's volumes, then the --volume flags: a flag adds a mount, it does not replace the file's."""
+    by_target: dict[str, tuple[Mount, Source]] = {}
+    for value, where in read.layers.both("volumes"):
+        for mount in as_mounts(value, where):
+            target = posixpath.normpath(mount.target)
+            if target in by_target and by_target[target][0] != mount:
+                earlier, first = by_target[target]
+                raise ConfigError(
+                    f"{first} mounts {earlier.spec()} and {where} mounts {mount.spec()} at the same target",
+                    fix="keep one of them (--volume adds to the volumes of juliapack.toml)",
+                )
+            by_target.setdefault(target, (mount, where))
+    return tuple(mount for mount, _ in by_target.values())
 
 
 # Set by juliapack itself in the build container; overriding them would make the lock describe another build.

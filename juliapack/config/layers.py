@@ -85,6 +85,14 @@ class Layers:
             return self.toml[name], Source(f"{self.toml_where} field '{name}'", self.toml_dir)
         return None
 
+    def both(self, name: str) -> list[tuple[Any, Source]]:
+        """The value of juliapack.toml, then the flag's: for a setting whose flag adds to the file's list."""
+        found = [(self.toml[name], Source(f"{self.toml_where} field '{name}'", self.toml_dir))] if name in self.toml else []
+        flag_value = self.flags.get(name)
+        if flag_value not in (None, (), []):
+            found.append((flag_value, Source(FLAG_NAMES.get(name, f"--{name.replace('_', '-')}"), self.cwd)))
+        return found
+
 
 # Settings that name what the workflow makes: `upload` and `notebook` (and so `verify`) must agree on
 # them, so each reads them from both sections; a value given twice must be the same value.

@@ -11,6 +11,7 @@ run in a copy of it whose layer files are hard links (changed files are real cop
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import shutil
 import subprocess
@@ -195,3 +196,48 @@ def test_a_full_disk_leaves_no_partial_file_and_dist_untouched(disk_full, docker
 def test_a_full_disk_leaves_the_out_folder_as_it_was(disk_full) -> None:
     *_, on_tmpfs = disk_full
     assert on_tmpfs == {}
+
+
+# --------------------------------------------------------------------------- files that are not the project's
+
+
+def work_depot(built) -> Path:
+    key = hashlib.sha256(str(built.project.resolve()).encode()).hexdigest()[:16]
+    return Path(built.env["JULIAPACK_CACHE_DIR"]) / "work" / f"Inference-{key}" / "depot"
+
+
+def test_volumes_under_the_depot_are_never_changed_and_reach_neither_a_layer_nor_the_cache(built, tmp_path: Path) -> None:
+    """A read-only file and a read-write folder mounted into /root/.julia: the build passes, their host
+    files keep their mtimes, and neither the depot layer nor the cached depot keeps the mount points."""
+    secrets, data = tmp_path / "secrets.env", tmp_path / "data"
+    secrets.write_text(f"HF_TOKEN={fake_token('huggingface')}\n")  # by its name alone the depot scan would refuse it
+    data.mkdir()
+    (data / "table.csv").write_text("1,2\n")
+    old = 1_000_000_000
+    for path in (secrets, data / "table.csv", data):
+        os.utime(path, (old, old))
+    out = tmp_path / "out"
+    done = built.juliapack(
+        "build", "--no-verify", "--out", str(out), "-v", f"{secrets}:/root/.julia/config/secrets.env:ro", "-v", f"{data}:/root/.julia/data:rw", check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert [path.stat().st_mtime for path in (secrets, data / "table.csv", data)] == [old] * 3
+    names = {info.name for info, _ in archive.iter_members(out / "dotjulia")}
+    assert ".julia/packages" in names and not {n for n in names if n.startswith((".julia/config", ".julia/data"))}
+    assert not (work_depot(built) / "config").exists() and not (work_depot(built) / "data").exists()
+
+
+def test_a_link_out_of_the_cached_depot_is_refused_once_and_then_forgotten(built, tmp_path: Path) -> None:
+    """A link a build left in the depot (a smoke run's, say) is refused, and the next build starts from an
+    empty depot instead of refusing it again."""
+    os.symlink("/etc/passwd", work_depot(built) / "escape")
+    out = tmp_path / "out"
+    refused = built.juliapack("build", "--no-verify", "--out", str(out), "--force", check=False)
+    assert refused.returncode == 3, refused.stderr
+    line = check_error_line(refused.stderr)
+    assert "escape points outside" in line and line.endswith("(the next build starts from an empty depot)")
+    assert not out.exists()
+    again = built.juliapack("build", "--no-verify", "--out", str(out), check=False)
+    assert again.returncode == 0, again.stderr
+    assert "starting from an empty depot: the last build refused what the depot held" in again.stdout + again.stderr
+    assert not (work_depot(built) / "escape").is_symlink()

@@ -110,6 +110,10 @@ def write(relpath: str, data: str | bytes) -> Setup:
     return setup
 
 
+def symlink(relpath: str, target: str) -> Setup:
+    return lambda sb: os.symlink(target, sb.work / relpath)
+
+
 def remove(relpath: str) -> Setup:
     return lambda sb: (sb.work / relpath).unlink()
 
@@ -282,6 +286,12 @@ CASES: dict[str, Case] = {
         (*PROJECT, write("Inference/data/train.csv", "x\n"), unreadable("Inference/data", mode=0o644)),
     ),  # fmt: skip
     "build-entry-outside-project": Case(("build", "Inference", "--entry", "../run.jl"), 3, ("entry point ../run.jl is not inside the project",), PROJECT),
+    # ---- build: files that are not the project's
+    "build-symlink-leaves-the-project": Case(
+        ("build", "Inference"), 3, ("passwd links to /etc/passwd, outside the project", ".juliapackignore"), (*PROJECT, symlink("Inference/passwd", "/etc/passwd")),
+    ),  # fmt: skip
+    "build-symlink-to-a-folder-outside": Case(("build", "Inference"), 3, ("data links to /etc, outside the project",), (*PROJECT, symlink("Inference/data", "/etc"))),
+    "build-symlink-loop": Case(("build", "Inference"), 3, ("self links to ., a loop", "remove the link"), (*PROJECT, symlink("Inference/self", "."))),
     # ---- build: the Julia version
     "build-no-julia-version": Case(("build", "Inference"), 3, ("does not record a Julia version", "--julia"), (example,)),
     **{
@@ -308,6 +318,10 @@ CASES: dict[str, Case] = {
     "build-env-reserved": Case(("build", "Inference", "--env", "JULIA_DEPOT_PATH=/x"), 2, ("--env JULIA_DEPOT_PATH is set by juliapack itself",), PROJECT),
     "build-volume-source-missing": Case(("build", "Inference", "--volume", "nothere:/data"), 2, ("--volume: mount source", "does not exist"), PROJECT),
     "build-volume-not-docker-syntax": Case(("build", "Inference", "-v", "a:b:c:d"), 2, ("--volume has 'a:b:c:d', not SRC:DST[:ro|rw]",), PROJECT),
+    "build-volume-flag-contradicts-the-toml": Case(
+        ("build", "Inference", "--volume", "other:/data"), 2, ("[build] field 'volumes' mounts", "data:/data:ro and --volume mounts", "other:/data:ro at the same target"),
+        (example, toml('julia = "1.5"\nproject = "Inference"\n[build]\nvolumes = ["data:/data"]\n'), write("data/x.csv", "1\n"), write("other/y.csv", "2\n")),
+    ),  # fmt: skip
     "build-image-name-invalid": Case(("build", "Inference", "--image", "Bad Image!!"), 2, ("--image is 'Bad Image!!', not a Docker image name",), PROJECT),
     # ---- build: secrets in the project are refused, unless ignored
     "build-secret-dotenv": Case(("build", "Inference"), 3, ("look like secrets", ".env (environment file with secrets)"), (*PROJECT, write("Inference/.env", "API_KEY=x\n"))),

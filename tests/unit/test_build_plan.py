@@ -19,6 +19,7 @@ from juliapack import archive, build
 from juliapack.build import depot as depot_rules
 from juliapack.build import julia_layer as layers
 from juliapack.build import plan as plans
+from juliapack.build.pack import _forgotten_if_refused
 from juliapack.build import work as works
 from juliapack.build.depot import DepotReport, app_filter, depot_filter
 from juliapack.build.julia_layer import JuliaLayer, choose_codec
@@ -26,7 +27,7 @@ from juliapack.build.plan import PlanInputs, Step, plan_build
 from juliapack.build.work import WorkDirs, fingerprint, stage_app, up_to_date
 from juliapack.container import Mount
 from juliapack.secret_scan import Allowlist
-from juliapack.errors import BuildFailed, ConfigError, ExitCode, ProjectError, SecretsFound
+from juliapack.errors import BuildFailed, ConfigError, ExitCode, InputError, ProjectError, SecretsFound
 from juliapack.julia_call import entry_mode
 from juliapack.julia_dist import JuliaDist, JuliaRelease
 from juliapack.julia_version import exact_version
@@ -148,7 +149,7 @@ def test_smoke_runs_the_entry_point_then_fixes_mtimes_and_precompiles_again(tmp_
         "/opt/juliapack/julia/bin/julia", "--startup-file=no", "-t", "auto", "--project=/tmp/Inference", "/tmp/Inference/src/Inference.jl",
         "--model", "/data/model file.jld2",
     ]  # fmt: skip
-    assert result.steps[-1].script == "chown -R 1000:1001 /root/.julia /tmp/Inference /juliapack/work"
+    assert result.steps[-1].script == "find /root/.julia /tmp/Inference /juliapack/work -exec chown -h 1000:1001 {} +"
 
 
 def test_a_package_with_main_is_smoke_run_as_the_notebook_runs_it(tmp_path: Path, julia) -> None:
@@ -231,6 +232,57 @@ def test_fix_mtimes_sets_every_mtime_and_leaves_correct_ones_alone(tmp_path: Pat
         assert path.lstat().st_mtime == EPOCH, path
     assert (tree / "link").is_symlink() and (tree / "new.jl").stat().st_mtime == EPOCH
     assert (tree / "right.jl").stat().st_ctime_ns == right_ctime  # not touched
+
+
+@pytest.mark.parametrize("target", ["/root/.julia", "/root/.julia/", "/tmp/Inference", "/juliapack/work"])
+def test_a_volume_at_one_of_juliapacks_own_mounts_is_refused(tmp_path: Path, project, julia, target: str) -> None:
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(ConfigError, match=f"is mounted at {target}, where juliapack mounts its own folder") as raised:
+        plan(tmp_path, project, julia, mounts=(Mount(tmp_path / "mine", target, False),))
+    assert "one below it is fine" in raised.value.fix
+
+
+def test_mounts_inside_the_depot_or_the_app_are_left_out_of_the_mtime_and_hand_back_steps(tmp_path: Path, project, julia) -> None:
+    for name in ("keys", "data", "out"):
+        (tmp_path / name).mkdir()
+    mounts = (Mount(tmp_path / "keys", "/root/.julia/config/", True), Mount(tmp_path / "data", "/tmp/Inference/data", False), Mount(tmp_path / "out", "/data", False))
+    result = plan(tmp_path, project, julia, mounts=mounts, smoke=(), host_user="1000:1001")
+    fixes = [step.script for step in result.steps if step.kind is plans.StepKind.FIX_MTIMES]
+    assert len(fixes) == 2 and all(script.startswith(
+        "find /root/.julia /tmp/Inference -path /root/.julia/config -prune -o -path /tmp/Inference/data -prune -o \\( -newermt"
+    ) for script in fixes)  # fmt: skip
+    assert result.steps[-1].script == (
+        "find /root/.julia /tmp/Inference /juliapack/work -path /root/.julia/config -prune -o -path /tmp/Inference/data -prune -o -exec chown -h 1000:1001 {} +"
+    )
+    assert all(step.fix and "your" not in step.fix for step in result.steps if step.kind in (plans.StepKind.FIX_MTIMES, plans.StepKind.HAND_BACK))
+
+
+def test_fix_mtimes_never_touches_what_it_skips(tmp_path: Path) -> None:
+    tree = tmp_path / "depot"
+    skipped = {"config/startup.jl": EPOCH + 7, "odd [dir]*/x.jl": EPOCH + 8, "mounted/a.jl": EPOCH + 9}
+    for relpath, stamp in {**skipped, "packages/Foo/src/Foo.jl": EPOCH + 5, "config/other.jl": EPOCH + 6, "odd [dir]x/y.jl": EPOCH + 6}.items():
+        (tree / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (tree / relpath).write_text(relpath)
+        os.utime(tree / relpath, (stamp, stamp))
+    os.utime(tree / "mounted", (EPOCH + 9, EPOCH + 9))
+    skip = (str(tree / "config" / "startup.jl"), str(tree / "odd [dir]*"), str(tree / "mounted"))
+    run_step(plans.fix_mtimes(EPOCH, (str(tree),), skip=skip))
+    for relpath, stamp in skipped.items():
+        assert (tree / relpath).stat().st_mtime == stamp, relpath
+    assert (tree / "mounted").stat().st_mtime == EPOCH + 9  # the mount point itself is the host's folder
+    for relpath in ("packages/Foo/src/Foo.jl", "config/other.jl", "odd [dir]x/y.jl"):
+        assert (tree / relpath).stat().st_mtime == EPOCH, relpath
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing files to another user needs root")
+def test_hand_back_gives_everything_but_what_it_skips_and_never_what_a_link_points_to(tmp_path: Path) -> None:
+    tree, outside = tmp_path / "depot", tmp_path / "host.txt"
+    make_files(tree, {"packages/Foo.jl": b"x", "mounted/host.jl": b"y"})
+    outside.write_text("the host's")
+    os.symlink(outside, tree / "link")
+    run_step(plans.hand_back("1234:4321", (str(tree),), skip=(str(tree / "mounted"),)))
+    assert {(p.lstat().st_uid, p.lstat().st_gid) for p in (tree, tree / "packages", tree / "packages/Foo.jl", tree / "link")} == {(1234, 4321)}
+    assert {p.lstat().st_uid for p in (tree / "mounted", tree / "mounted/host.jl", outside)} == {0}
 
 
 def test_fix_mtimes_also_fixes_fractional_mtimes_just_below_the_epoch(tmp_path: Path) -> None:
@@ -584,10 +636,28 @@ def test_restaging_removes_stale_files_and_keeps_the_apps_own_depot(tmp_path: Pa
     assert (target / "src" / "Inference.jl").stat().st_mtime == EPOCH
 
 
-def test_stage_app_copies_what_a_symlink_points_to(tmp_path: Path, project) -> None:
+def test_stage_app_keeps_a_link_as_a_link_and_the_app_layer_packs_it_as_one(tmp_path: Path, project) -> None:
     os.symlink("src/Inference.jl", project.root / "main.jl")
-    target = stage_app(project, ("main.jl",), WorkDirs(tmp_path / "work"), epoch=EPOCH)
-    assert not (target / "main.jl").is_symlink() and (target / "main.jl").read_bytes() == (project.root / "src" / "Inference.jl").read_bytes()
+    target = stage_app(project, ("src/Inference.jl",), WorkDirs(tmp_path / "work"), epoch=EPOCH, links={"main.jl": "src/Inference.jl"})
+    assert (target / "main.jl").is_symlink() and os.readlink(target / "main.jl") == "src/Inference.jl"
+    assert (target / "main.jl").lstat().st_mtime == EPOCH
+    entries = {entry.arcname: entry for entry in archive.collect(target, prefix="Inference").entries}
+    assert (entries["Inference/main.jl"].kind, entries["Inference/main.jl"].link) == ("symlink", "src/Inference.jl")
+
+
+def test_restaging_swaps_files_folders_and_links_without_writing_through_a_link(tmp_path: Path, project) -> None:
+    work = WorkDirs(tmp_path / "work")
+    make_files(project.root, {"assets/a.txt": b"a", "main.jl": b"main"})
+    files = ("assets/a.txt", "main.jl", "src/Inference.jl")
+    target = stage_app(project, files, work, epoch=EPOCH, links={"data": "assets", "run.jl": "main.jl"})
+    # Now data/ is a folder, run.jl a file and main.jl a link: run.jl must not be written through the old link.
+    make_files(project.root, {"data/b.txt": b"b", "run.jl": b"run"})
+    files = ("assets/a.txt", "data/b.txt", "run.jl", "src/Inference.jl")
+    target = stage_app(project, files, work, epoch=EPOCH, links={"main.jl": "src/Inference.jl"})
+    assert not (target / "data").is_symlink() and (target / "data" / "b.txt").read_bytes() == b"b"
+    assert not (target / "run.jl").is_symlink() and (target / "run.jl").read_bytes() == b"run"
+    assert os.readlink(target / "main.jl") == "src/Inference.jl"
+    assert (target / "src" / "Inference.jl").read_bytes() == (project.root / "src" / "Inference.jl").read_bytes()
 
 
 def test_restaging_picks_up_a_changed_executable_bit(tmp_path: Path, project) -> None:
@@ -721,6 +791,44 @@ def test_the_work_depot_drops_pkg_logs_at_every_build(tmp_path: Path) -> None:
     make_files(work.depot, {"logs/manifest_usage.toml": b"x" * 300, "packages/Foo/abc/src/Foo.jl": b"module Foo end"})
     works.prepare_work(work, key=key, fresh=False, reporter=RecordingReporter())
     assert not (work.depot / "logs").exists() and (work.depot / "packages/Foo/abc/src/Foo.jl").is_file()
+
+
+def test_a_refusal_in_the_depot_makes_the_next_build_start_from_an_empty_depot(tmp_path: Path) -> None:
+    work = WorkDirs(tmp_path / "work")
+    key = works.depot_key("e" * 64, "sha256:" + "d" * 64, "generic")
+    work.state.write_text(json.dumps(works.prepare_work(work, key=key, fresh=False, reporter=RecordingReporter())))
+    make_files(work.depot, {"packages/Foo/abc/src/Foo.jl": b"module Foo end"})
+    os.symlink("/etc/passwd", work.depot / "escape")  # left by a smoke run, say
+    with pytest.raises(InputError, match="points outside") as raised:
+        with _forgotten_if_refused(work):
+            archive.collect(work.depot, prefix=".julia")
+    assert raised.value.fix.endswith("(the next build starts from an empty depot)")
+    reporter = RecordingReporter()
+    works.prepare_work(work, key=key, fresh=False, reporter=reporter)
+    assert not (work.depot / "escape").is_symlink() and not (work.depot / "packages").exists()
+    assert "starting from an empty depot: the last build refused what the depot held" in reporter.texts("info")
+    # Once rebuilt, the depot is kept again.
+    work.state.write_text(json.dumps(works.prepare_work(work, key=key, fresh=False, reporter=RecordingReporter())))
+    make_files(work.depot, {"packages/Foo/abc/src/Foo.jl": b"module Foo end"})
+    works.prepare_work(work, key=key, fresh=False, reporter=RecordingReporter())
+    assert (work.depot / "packages/Foo/abc/src/Foo.jl").is_file()
+
+
+def test_mount_points_the_engine_made_in_the_work_folder_are_removed_after_the_run(tmp_path: Path) -> None:
+    depot, app = tmp_path / "depot", tmp_path / "app"
+    make_files(depot, {"packages/Foo/abc/src/Foo.jl": b"module Foo end"})
+    app.mkdir()
+    targets = ("/root/.julia/config/secrets.env", "/root/.julia/data", "/root/.julia/packages/Foo", "/tmp/Inference/out/x", "/data/elsewhere")
+    paths = works.host_paths(targets, {"/root/.julia": depot, "/tmp/Inference": app})
+    assert paths == [depot / "config/secrets.env", depot / "data", depot / "packages/Foo", app / "out/x"]
+    with works.mount_points_removed(paths):
+        for path in (depot / "config", depot / "data", app / "out/x"):  # what the engine makes for the mounts
+            path.mkdir(parents=True)
+        (depot / "config" / "secrets.env").touch()
+        (depot / "config" / "startup.jl").write_text("# the build's own")
+    assert not (depot / "config" / "secrets.env").exists() and (depot / "config" / "startup.jl").is_file()
+    assert not (depot / "data").exists() and not (app / "out").exists()
+    assert (depot / "packages/Foo/abc/src/Foo.jl").is_file()  # there before the run: not a mount point of the engine's
 
 
 def test_compiled_caches_go_to_their_own_layer(tmp_path: Path) -> None:

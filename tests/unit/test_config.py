@@ -264,6 +264,31 @@ def test_invalid_build_values(tmp_path: Path, flags: dict, env: dict, toml: str 
     assert message in error.what
 
 
+def test_a_volume_flag_adds_to_the_volumes_of_the_toml(tmp_path: Path) -> None:
+    for folder in ("data", "keys", "more"):
+        (tmp_path / folder).mkdir()
+    cfg = build(tmp_path, {"volumes": ["more:/more", "data:/data"]}, toml='[build]\nvolumes = ["data:/data", "keys:/keys:ro"]\n')
+    # The toml's first, then the flags'; the same mount given twice is one mount.
+    assert cfg.mounts == (Mount(tmp_path / "data", "/data", True), Mount(tmp_path / "keys", "/keys", True), Mount(tmp_path / "more", "/more", True))
+
+
+@pytest.mark.parametrize(
+    "toml_volumes, flag_volumes, first, second",
+    [
+        (["data:/data"], ["other:/data"], "juliapack.toml [build] field 'volumes' mounts {t}/data:/data:ro", "--volume mounts {t}/other:/data:ro"),
+        (["data:/data"], ["data:/data/:rw"], "mounts {t}/data:/data:ro", "--volume mounts {t}/data:/data/:rw"),
+        ([], ["data:/data", "other:/data"], "--volume mounts {t}/data:/data:ro", "--volume mounts {t}/other:/data:ro"),
+    ],
+)
+def test_two_mounts_at_one_target_are_one_line_naming_both(tmp_path: Path, toml_volumes, flag_volumes, first: str, second: str) -> None:
+    for folder in ("data", "other"):
+        (tmp_path / folder).mkdir()
+    toml = f"[build]\nvolumes = {toml_volumes!r}\n".replace("'", '"')
+    error = config_error(build, tmp_path, {"volumes": flag_volumes}, None, toml)
+    assert first.format(t=tmp_path) in error.what and second.format(t=tmp_path) in error.what
+    assert error.what.endswith("at the same target") and "--volume adds to the volumes of juliapack.toml" in error.fix
+
+
 @pytest.mark.parametrize("given, expected", [("1.10", "1.10"), ("1.10.5", "1.10.5"), ("v1.10.5", "1.10.5"), (" 1.11 ", "1.11"),
                                              ("1.11.0-rc2", "1.11.0-rc2"), ("1.12.0-beta1.1", "1.12.0-beta1.1")])  # fmt: skip
 def test_valid_julia_versions(tmp_path: Path, given: str, expected: str) -> None:

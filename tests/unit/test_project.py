@@ -407,19 +407,65 @@ def test_excluded_secrets_are_fine(project, how: str) -> None:
     assert "kaggle.json" not in result.files and not any(f.startswith("secrets") for f in result.files)
 
 
-def test_app_files_list_symlinked_files(project) -> None:
+def test_a_link_inside_the_project_is_kept_as_a_link(project) -> None:
     os.symlink("src/Inference.jl", project.root / "main.jl")
-    assert "main.jl" in app_files(project).files
+    result = app_files(project)
+    assert result.links == {"main.jl": "src/Inference.jl"}
+    assert "main.jl" not in result.files and "src/Inference.jl" in result.files
 
 
-def test_a_symlink_to_a_folder_does_not_crash(project) -> None:
+def test_a_link_to_a_folder_is_kept_as_a_link_and_not_walked(project) -> None:
     add_files(project.root, {"assets/a.txt": "a"})
     os.symlink("assets", project.root / "data")
-    try:
-        result = app_files(project)
-    except ProjectError:
-        return  # refusing it with a message is acceptable too
-    assert "assets/a.txt" in result.files
+    result = app_files(project)
+    assert result.links == {"data": "assets"}
+    assert "assets/a.txt" in result.files and not any(f.startswith("data/") for f in result.files)
+
+
+def test_an_absolute_link_inside_the_project_becomes_relative(project) -> None:
+    add_files(project.root, {"assets/a.txt": "a"})
+    os.symlink(project.root / "assets" / "a.txt", project.root / "src" / "a.txt")
+    os.symlink(f"../{project.root.name}/assets", project.root / "data")
+    assert app_files(project).links == {"data": "assets", "src/a.txt": "../assets/a.txt"}
+
+
+@pytest.mark.parametrize("relpath, target", [("passwd", "/etc/passwd"), ("etc", "/etc"), ("src/up", "../../outside.jl")])
+def test_a_link_that_leaves_the_project_is_refused_naming_it_and_its_target(project, relpath: str, target: str) -> None:
+    os.symlink(target, project.root / relpath)
+    with pytest.raises(ProjectError) as raised:
+        app_files(project)
+    resolved = os.path.realpath(project.root / relpath)
+    assert raised.value.what == f"{relpath} links to {resolved}, outside the project"
+    assert ".juliapackignore" in raised.value.fix
+
+
+def test_an_ignored_link_that_leaves_the_project_is_fine(project) -> None:
+    os.symlink("/etc/passwd", project.root / "passwd")
+    add_files(project.root, {".juliapackignore": "passwd\n"})
+    result = app_files(project)
+    assert "passwd" not in result.links and "passwd" not in result.files
+
+
+@pytest.mark.parametrize("links", [{"self": "."}, {"src/up": ".."}, {"a": "b", "b": "a"}])
+def test_a_link_loop_is_refused(project, links: dict[str, str]) -> None:
+    for relpath, target in links.items():
+        os.symlink(target, project.root / relpath)
+    with pytest.raises(ProjectError, match="a loop") as raised:
+        app_files(project)
+    assert raised.value.what.split(" links to ")[0] in links
+    assert "remove the link" in raised.value.fix
+
+
+def test_a_dangling_link_inside_is_left_out(project) -> None:
+    os.symlink("nothere.jl", project.root / "gone.jl")
+    result = app_files(project)
+    assert "gone.jl" not in result.links and "gone.jl" not in result.files
+
+
+def test_a_link_named_like_a_secret_is_refused(project) -> None:
+    os.symlink("Project.toml", project.root / "kaggle.json")
+    with pytest.raises(SecretsFound, match="kaggle.json"):
+        app_files(project)
 
 
 def test_a_workspace_member_reads_the_manifest_at_the_workspace_root(tmp_path: Path) -> None:
