@@ -338,7 +338,7 @@ HEADER = f"{'metric':<44} {'juliapack':>14} {'baseline':>28} {'ratio':>7} {'targ
 
 
 def line(row: Row) -> str:
-    ratio = f"{row.ratio:.3f}" if row.ratio is not None else ""
+    ratio = "" if row.ratio is None else f"{row.ratio:.3f}" if row.ratio >= 0.001 else f"{row.ratio:.1e}"
     ok = {True: "yes", False: "NO", None: ""}[row.ok]
     return f"{row.metric:<44} {row.ours:>14} {row.baseline:>28} {ratio:>7} {row.target:>8}  {ok}"
 
