@@ -6,7 +6,8 @@ Writes DIR/<Name>/{Project.toml, Manifest.toml, src/<Name>.jl}: a package with a
 `--functions` generated type-parametric methods (long unrolled bodies over tuples, each specialised for
 four element types), so that most of a first call is compilation. The module calls the hot path at top
 level while it precompiles (a workload without PrecompileTools), so its package cache holds what
-inference made of it; `main` prints its first line only once the hot path has run.
+inference made of it (on Julia 1.5.3 that makes the first call slower, not faster: bench/README.md);
+`main` prints its first line only once the hot path has run.
 """
 
 from __future__ import annotations
