@@ -22,6 +22,7 @@ Peak memory of packing is reported too. Results also go to bench/results/latest.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -187,7 +188,8 @@ class Example:
             mirror_url=mirror_url,
         )
         self.model = Path(bed["JULIAPACK_TESTBED_MODEL"])
-        self.env = {**os.environ, "JULIAPACK_CACHE_DIR": str(scratch / "cache"), "HOME": str(scratch / "home")}
+        # PYTHONPATH: this checkout's juliapack, not whichever one the venv's editable install points at.
+        self.env = {**os.environ, "JULIAPACK_CACHE_DIR": str(scratch / "cache"), "HOME": str(scratch / "home"), "PYTHONPATH": str(ROOT)}
 
     def juliapack(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         return run(PYTHON, "-m", "juliapack", *args, env={**self.env, **(env or {})}, cwd=self.root)
@@ -208,7 +210,9 @@ def noop_row(example: Example, runs: int) -> Row:
     return Row("4 no-op rebuild", f"{noop:.2f} s", f"{first:.2f} s (first build)", ratio, "<= 0.05", ratio <= 0.05)
 
 
-def upload_row(example: Example, scratch: Path) -> Row:
+@contextlib.contextmanager
+def fake_kaggle(scratch: Path):
+    """The test bed's fake Kaggle API server; yields the environment that points the kaggle client at it."""
     fake = subprocess.Popen(
         [PYTHON, ROOT / "testbed" / "fake_kaggle.py", "--port", "0", "--root", scratch / "fake-kaggle", "--user", "alice", "--key", "bench-key"],
         stdout=subprocess.PIPE,
@@ -217,21 +221,25 @@ def upload_row(example: Example, scratch: Path) -> Row:
     )
     try:
         url = fake.stdout.readline().strip()
-        kaggle_env = {"KAGGLE_API_ENVIRONMENT": "LOCALHOST", "HTTP_PROXY": url, "http_proxy": url, "NO_PROXY": "", "no_proxy": "",
-                      "KAGGLE_USERNAME": "alice", "KAGGLE_KEY": "bench-key", "KAGGLE_CONFIG_DIR": str(scratch / "kaggle")}  # fmt: skip
+        yield {"KAGGLE_API_ENVIRONMENT": "LOCALHOST", "HTTP_PROXY": url, "http_proxy": url, "NO_PROXY": "", "no_proxy": "",
+               "KAGGLE_USERNAME": "alice", "KAGGLE_KEY": "bench-key", "KAGGLE_CONFIG_DIR": str(scratch / "kaggle")}  # fmt: skip
+    finally:
+        fake.terminate()
+        fake.communicate()
+
+
+def upload_row(example: Example, scratch: Path) -> Row:
+    with fake_kaggle(scratch) as kaggle_env:
         first = uploaded_bytes(example, kaggle_env)
         source = example.root / "Inference" / "src" / "Inference.jl"
         source.write_text(source.read_text().replace("Inference: wrote", "Inference: wrote the submission to"))
         example.juliapack("build", "--no-verify")
         second = uploaded_bytes(example, kaggle_env)
-    finally:
-        fake.terminate()
-        fake.communicate()
     ratio = second / first
     return Row("5 re-upload after a one-line change", f"{second:,} B", f"{first:,} B (full upload)", ratio, "<= 0.01", ratio <= 0.01)
 
 
-def uploaded_bytes(example: Example, kaggle_env: dict[str, str]) -> int:
+def uploaded_bytes(example: Example, kaggle_env: dict[str, str], *, skip_verify: bool = False) -> int:
     """`juliapack upload --model` through the product's API, for the exact byte count it reports."""
     from juliapack import config, upload
 
@@ -240,7 +248,7 @@ def uploaded_bytes(example: Example, kaggle_env: dict[str, str]) -> int:
     for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         os.environ.pop(name, None)
     try:
-        cfg = config.load_upload({"model": str(example.model)}, cwd=example.root)
+        cfg = config.load_upload({"model": str(example.model), "skip_verify": skip_verify}, cwd=example.root)
         return upload.upload(cfg).bytes_sent
     finally:
         os.environ.clear()
@@ -330,7 +338,7 @@ HEADER = f"{'metric':<44} {'juliapack':>14} {'baseline':>28} {'ratio':>7} {'targ
 
 
 def line(row: Row) -> str:
-    ratio = f"{row.ratio:.3f}" if row.ratio is not None else ""
+    ratio = "" if row.ratio is None else f"{row.ratio:.3f}" if row.ratio >= 0.001 else f"{row.ratio:.1e}"
     ok = {True: "yes", False: "NO", None: ""}[row.ok]
     return f"{row.metric:<44} {row.ours:>14} {row.baseline:>28} {ratio:>7} {row.target:>8}  {ok}"
 
