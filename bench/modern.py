@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import gen_app  # noqa: E402
-from bench.run import Example, Row, Rows, fake_kaggle, julia_tarball, run, serve, table, testbed_env, uploaded_bytes  # noqa: E402
+from bench.run import Example, Row, Rows, fake_kaggle, julia_tarball, layer_unpack, run, serve, table, testbed_env, uploaded_bytes  # noqa: E402
 from testbed import workspace  # noqa: E402
 
 NAME = "Heavy"
@@ -65,20 +65,6 @@ class HeavyApp(Example):
     def depot(self) -> Path:
         (folder,) = (Path(self.env["JULIAPACK_CACHE_DIR"]) / "work").glob(f"{NAME}-*/depot")
         return folder
-
-
-def layer_unpack(dist: Path) -> tuple[str, object]:
-    """The notebook's unpack commands for the layers in dist (mounted at /in/dist), and the lock."""
-    from juliapack import archive
-    from juliapack.workflow.lock import read_lock
-
-    lock = read_lock(dist)
-    commands = [  # the notebook makes each destination first, so does this
-        f"mkdir -p {shlex.quote(l.dest)} && "
-        + archive.unpack_command(codec=l.codec, decompressor=l.decompressor, archive=f"/in/dist/{l.file}", dest=l.dest, strip_components=l.strip_components)
-        for l in lock.layers
-    ]  # fmt: skip
-    return "\n".join(commands), lock
 
 
 def first_output_ms(image: str, *, dist: Path, seed: Path, unpack: str, depot_path: str, command: str) -> tuple[int, str]:

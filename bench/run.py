@@ -272,22 +272,30 @@ export JULIA_DEPOT_PATH=@DEPOT_PATH@ JULIA_LOAD_PATH=@:@stdlib JULIA_PKG_OFFLINE
 """
 
 
-def first_output_row(example: Example, scratch: Path, image: str, runs: int) -> Row:
-    """Time to the entry point's first output, from the datasets as mounted: juliapack's layers vs the seed's."""
+def layer_unpack(dist: Path) -> tuple[str, object]:
+    """The notebook's unpack commands for the layers in dist (mounted at /in/dist), and the lock."""
     from juliapack import archive
-    from juliapack.julia_call import entry_command
     from juliapack.workflow.lock import read_lock
 
-    lock = read_lock(example.root / "dist")
+    lock = read_lock(dist)
+    commands = [  # the notebook makes each destination first, so does this
+        f"mkdir -p {shlex.quote(l.dest)} && "
+        + archive.unpack_command(codec=l.codec, decompressor=l.decompressor, archive=f"/in/dist/{l.file}", dest=l.dest, strip_components=l.strip_components)
+        for l in lock.layers
+    ]  # fmt: skip
+    return "\n".join(commands), lock
+
+
+def first_output_row(example: Example, scratch: Path, image: str, runs: int) -> Row:
+    """Time to the entry point's first output, from the datasets as mounted: juliapack's layers vs the seed's."""
+    from juliapack.julia_call import entry_command
+
+    ours_unpack, lock = layer_unpack(example.root / "dist")
     seed = scratch / "seed"
     seed.mkdir(exist_ok=True)
     shutil.copyfile(julia_tarball(example), seed / "julia")  # the official tarball, as the seed recipe uploads it
     run("tar", "czf", seed / "dotjulia", "-C", example.depot.parent, "depot", "--transform", "s,^depot,.julia,")
     run("tar", "czf", seed / "inference", "-C", example.depot.parent / "app", "Inference")
-    ours_unpack = "\n".join(
-        archive.unpack_command(codec=l.codec, decompressor=l.decompressor, archive=f"/in/dist/{l.file}", dest=l.dest, strip_components=l.strip_components)
-        for l in lock.layers
-    )  # fmt: skip
     seed_unpack = "\n".join(
         ["tar -x -f /in/seed/julia -C /usr/local --strip-components 1", "tar -x -f /in/seed/dotjulia -C /root", "tar -x -f /in/seed/inference -C /tmp"]
     )
