@@ -1,4 +1,4 @@
-"""Faults during a build: signals, a killed container, two builds at once. Nothing half-written survives,
+"""Faults during a build (and a verify): signals, a killed container, two builds at once. Nothing half-written survives,
 the previous dist/ stays intact, no container is left behind, and the next run recovers."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from juliapack.workflow.lock import read_lock
+from tests.docker.conftest import make_workspace
 
 
 def sha256(path: Path) -> str:
@@ -100,6 +101,21 @@ def test_a_signal_while_packing_leaves_no_partial_files(rebuilt, start, docker_c
     assert snapshot(ws.dist) == before
     assert not list(ws.dist.glob(".staging-*")) and not list(ws.dist.glob(".*.partial"))
     assert build_containers(docker_client, ws) == []
+
+
+def test_a_signal_during_verify_is_one_line_and_leaves_no_container(tmp_path, testbed, julia_mirror_url, juliapack_cache, start, docker_client):
+    workspace = make_workspace(tmp_path / "ws", testbed, julia_mirror_url, juliapack_cache)  # with [notebook]
+    workspace.juliapack("build", "--no-verify")  # dist/ was just rebuilt: the message must not say it is as before
+    workspace.juliapack("notebook")
+    process = start(workspace, "verify")
+    rehearsals = lambda **filters: docker_client.api.containers(all=True, filters={"label": ["juliapack=verify"], **filters})  # noqa: E731
+    wait_for(lambda: rehearsals(status="running"), what="the verify container")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: interrupted") and "as before" not in last
+    assert rehearsals() == []
 
 
 def test_a_killed_build_container_is_one_clear_error(rebuilt, start, docker_client):
