@@ -234,7 +234,7 @@ def upload_row(example: Example, scratch: Path) -> Row:
         source = example.root / "Inference" / "src" / "Inference.jl"
         source.write_text(source.read_text().replace("Inference: wrote", "Inference: wrote the submission to"))
         example.juliapack("build", "--no-verify")
-        second = uploaded_bytes(example, kaggle_env)
+        second = uploaded_bytes(example, kaggle_env, skip_verify=True)  # the bytes are the figure, not the rehearsal gate
     ratio = second / first
     return Row("5 re-upload after a one-line change", f"{second:,} B", f"{first:,} B (full upload)", ratio, "<= 0.01", ratio <= 0.01)
 
