@@ -29,20 +29,30 @@ def wait_until(condition, *, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def test_two_uploads_of_one_dist_at_once_make_one_new_version(kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    dist = make_dist(tmp_path / "dist")
+def uploaded_then_changed(folder: Path, capsys: pytest.CaptureFixture[str]):
+    """A dist/ uploaded once, then rebuilt with a changed app (only the app dataset has news)."""
+    dist = make_dist(folder)
     with pytest.raises(SystemExit) as first:
         cli.main(["upload", "--dist", str(dist.path)])
     assert first.value.code == 0, capsys.readouterr()
-    changed = make_dist(dist.path, {"app": app_source('println("v2")')})
-    slow_put = fake.inject("PUT", delay=6.0, match=changed.lock.layer("app").file)
+    return make_dist(dist.path, {"app": app_source('println("v2")')})
 
-    one = start_upload(dist.path)
+
+def race(fake: FakeKaggle, first, second, *, delay: float) -> tuple[list[str], list[int]]:
+    """Upload ``first``, and ``second`` while the first is still sending its app (a PUT slowed by ``delay``)."""
+    slow_put = fake.inject("PUT", delay=delay, match=first.lock.layer("app").file)
+    one = start_upload(first.path)
     wait_until(lambda: slow_put.hits == 1 or one.poll() is not None, timeout=60)  # the first is sending the app
-    other = start_upload(dist.path)
+    other = start_upload(second.path)
     outputs = [process.communicate(timeout=120)[0] for process in (one, other)]
+    return outputs, [one.returncode, other.returncode]
 
-    assert [one.returncode, other.returncode] == [0, 0], outputs
+
+def test_two_uploads_of_one_dist_at_once_make_one_new_version(kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dist = uploaded_then_changed(tmp_path / "dist", capsys)
+    outputs, returncodes = race(fake, dist, dist, delay=6.0)
+
+    assert returncodes == [0, 0], outputs
     assert [[v["number"] for v in fake.versions(ref)] for ref in REFS] == [[1], [1], [1], [1, 2]]
     assert re.search(rf"{REFS[-1]}: versioned, version 2", outputs[0]), outputs[0]
     assert f"waiting for another juliapack process using the upload of {dist.path}" in outputs[1], outputs[1]
@@ -52,21 +62,12 @@ def test_two_uploads_of_one_dist_at_once_make_one_new_version(kaggle_env: Path, 
 
 
 def test_two_dists_with_the_same_new_content_for_one_dataset_make_one_new_version(kaggle_env: Path, fake: FakeKaggle, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    dist = make_dist(tmp_path / "a" / "dist")
-    with pytest.raises(SystemExit) as first:
-        cli.main(["upload", "--dist", str(dist.path)])
-    assert first.value.code == 0, capsys.readouterr()
-    changed = make_dist(dist.path, {"app": app_source('println("v2")')})
+    changed = uploaded_then_changed(tmp_path / "a" / "dist", capsys)
     clone = make_dist(tmp_path / "b" / "dist", {"app": app_source('println("v2")')})  # a second checkout, built alike
     assert clone.lock.layers == changed.lock.layers
-    slow_put = fake.inject("PUT", delay=8.0, match=changed.lock.layer("app").file)
+    outputs, returncodes = race(fake, changed, clone, delay=8.0)
 
-    one = start_upload(dist.path)
-    wait_until(lambda: slow_put.hits == 1 or one.poll() is not None, timeout=60)  # the first is sending the app
-    other = start_upload(clone.path)
-    outputs = [process.communicate(timeout=120)[0] for process in (one, other)]
-
-    assert [one.returncode, other.returncode] == [0, 0], outputs
+    assert returncodes == [0, 0], outputs
     assert [[v["number"] for v in fake.versions(ref)] for ref in REFS] == [[1], [1], [1], [1, 2]]
     assert f"waiting for another juliapack process using the dataset {REFS[-1]}" in outputs[1], outputs[1]
     assert f"{REFS[-1]}: unchanged (version 2), nothing sent" in outputs[1], outputs[1]
