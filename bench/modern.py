@@ -21,7 +21,6 @@ Results also go to bench/results/modern.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import shutil
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import gen_app  # noqa: E402
-from bench.run import Example, Row, Rows, fake_kaggle, julia_tarball, layer_unpack, run, serve, table, testbed_env, uploaded_bytes  # noqa: E402
+from bench.run import Example, Row, Rows, fake_kaggle, julia_tarball, julia_mirror, layer_unpack, report, run, testbed_env, uploaded_bytes  # noqa: E402
 from testbed import workspace  # noqa: E402
 
 NAME = "Heavy"
@@ -172,17 +171,12 @@ def main() -> None:
     bed = testbed_env()
     args.work.mkdir(parents=True, exist_ok=True)
     rows = Rows()
-    server, mirror_url = serve(Path(bed["JULIAPACK_TESTBED_JULIA_MIRROR"]))
-    try:
+    with julia_mirror(bed) as mirror_url:
         with tempfile.TemporaryDirectory(prefix="juliapack-modern-", dir=args.work) as temp:
             scratch = Path(temp)
             rows += first_output_rows(scratch, bed, mirror_url, functions=args.functions, runs=args.runs)
             rows += fresh_upload_rows(scratch, bed, mirror_url)
-    finally:
-        server.terminate()
-        server.communicate()
-    print(table(rows))
-    (args.work / "modern.json").write_text(json.dumps([row.__dict__ for row in rows], indent=1))
+    report(rows, args.work / "modern.json")
 
 
 if __name__ == "__main__":

@@ -73,9 +73,21 @@ def testbed_env() -> dict[str, str]:
     return read_env_file(cache_root() / "testbed.env")
 
 
-def serve(folder: Path) -> tuple[subprocess.Popen, str]:
-    server = subprocess.Popen([PYTHON, ROOT / "testbed" / "serve.py", folder], stdout=subprocess.PIPE, text=True)
-    return server, server.stdout.readline().strip()
+@contextlib.contextmanager
+def julia_mirror(bed: dict[str, str]):
+    """The test bed's Julia mirror served for the block; yields its URL."""
+    server = subprocess.Popen([PYTHON, ROOT / "testbed" / "serve.py", bed["JULIAPACK_TESTBED_JULIA_MIRROR"]], stdout=subprocess.PIPE, text=True)
+    try:
+        yield server.stdout.readline().strip()
+    finally:
+        server.terminate()
+        server.communicate()
+
+
+def report(rows: list[Row], path: Path) -> None:
+    """The table on stdout, the rows as JSON in ``path``."""
+    print(table(rows))
+    path.write_text(json.dumps([row.__dict__ for row in rows], indent=1))
 
 
 # --------------------------------------------------------------------------- 1 pack (and peak memory)
@@ -378,8 +390,7 @@ def main() -> None:
     image = bed["JULIAPACK_TESTBED_IMAGE"]
     args.work.mkdir(parents=True, exist_ok=True)
     rows = Rows()
-    server, mirror_url = serve(Path(bed["JULIAPACK_TESTBED_JULIA_MIRROR"]))
-    try:
+    with julia_mirror(bed) as mirror_url:
         with tempfile.TemporaryDirectory(prefix="juliapack-bench-", dir=args.work) as temp:
             scratch = Path(temp)
             example = Example(scratch, bed, mirror_url)
@@ -400,11 +411,7 @@ def main() -> None:
             rows += verify
             rows.append(first_output_row(example, scratch, image, args.runs))
             rows.append(upload_row(example, scratch))
-    finally:
-        server.terminate()
-        server.communicate()
-    print(table(rows))
-    (args.work / "latest.json").write_text(json.dumps([row.__dict__ for row in rows], indent=1))
+    report(rows, args.work / "latest.json")
 
 
 if __name__ == "__main__":
